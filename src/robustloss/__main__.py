@@ -1,0 +1,3 @@
+from robustloss.cli import main
+
+raise SystemExit(main())

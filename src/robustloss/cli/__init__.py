@@ -1,0 +1,51 @@
+"""The ``robustloss`` command line: one sub-command module per concern.
+
+Each module in :data:`COMMAND_MODULES` exposes ``register(subparsers)``, which adds its
+sub-commands and sets ``func`` on their parsers; ``func(args) -> int`` is the exit status.
+Bad input anywhere below (a ``ValueError``, which includes ``robustloss.data.DataError``)
+is reported as one line on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from robustloss import __version__
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "robustloss.cli.plot",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="robustloss",
+        description=(
+            "Train models that ignore wrong labels (Blurry, Piecewise-zero and peer robust "
+            "losses) and find the wrong labels with Confident Learning."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"robustloss {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:
+        print(f"robustloss {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"robustloss {args.command}: interrupted", file=sys.stderr)
+        return 130
