@@ -1,0 +1,1 @@
+"""Experiments: one run (corrupt, train, detect, score) and sweeps of many runs."""

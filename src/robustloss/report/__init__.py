@@ -1,0 +1,1 @@
+"""Figures, tables and HTML reports (the top library layer, below only the CLI)."""
