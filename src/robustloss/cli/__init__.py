@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from robustloss import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "robustloss.cli.plot",
     "robustloss.cli.data",
 )
 
