@@ -18,6 +18,7 @@ from robustloss import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "robustloss.cli.plot",
     "robustloss.cli.data",
+    "robustloss.cli.train",
 )
 
 
