@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robustloss.cli.plot",
     "robustloss.cli.data",
     "robustloss.cli.train",
+    "robustloss.cli.run",
 )
 
 

@@ -1,0 +1,293 @@
+"""One run's settings: :class:`RunConfig`, the ``paper`` preset, and a stable config hash.
+
+A :class:`RunConfig` field is a ``robustloss run`` flag in snake_case (``--noise-kind`` is
+``noise_kind``), a sweep spec key, and a key of the ``config.json`` in every run folder. It
+is validated when built: every bad value raises ``ValueError`` naming the key and its flag,
+what was expected and what was got, before any data is loaded or any model trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from robustloss.data import DATASETS
+from robustloss.detect import METHODS, RANK_BY
+from robustloss.losses import LOSS_NAMES, LOSS_PARAMS, make_loss
+from robustloss.models import MODEL_NAMES, SCALINGS
+from robustloss.noise import NOISE_KINDS
+
+__all__ = [
+    "LOSS_FIELDS",
+    "NOISE_KINDS_CLI",
+    "PRECISIONS",
+    "PRESETS",
+    "PROTOCOLS",
+    "RunConfig",
+    "config_hash",
+]
+
+PROTOCOLS: tuple[str, ...] = ("in-sample", "cv", "paper-cv")
+"""How the predicted probabilities are obtained (see :mod:`robustloss.experiments.protocols`):
+``in-sample`` (train on all, predict all), ``cv`` (stratified K-fold, a fresh model per fold,
+out-of-fold probabilities: what cleanlab recommends) and ``paper-cv`` (the authors' code: one
+model carried across ``KFold(shuffle=True)`` folds; reproduces their protocol, not
+recommended: folds 2..K have already trained on their held-out samples)."""
+
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "amp")
+
+#: Noise kinds a run can use: "matrix" needs a transition matrix, which no flag carries.
+NOISE_KINDS_CLI: tuple[str, ...] = tuple(k for k in NOISE_KINDS if k != "matrix")
+
+#: RunConfig fields that are loss hyperparameters (each belongs to some losses only).
+LOSS_FIELDS: tuple[str, ...] = ("gamma", "cutoff", "q", "alpha", "beta", "detach_weight")
+
+_FLOAT_FIELDS: tuple[str, ...] = ("noise", "gamma", "cutoff", "q", "alpha", "beta", "lr")
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Every setting of the authors' public code (see DESIGN.md, "What the authors' public
+    # code did"). Loss hyperparameters are not part of it (they depend on --loss). Their
+    # mixed precision was CUDA AMP: "amp" here is AMP on CUDA and, on a CPU, whatever
+    # robustloss.train does for "amp" there (recorded in config.json's train_config).
+    "paper": {
+        "noise_kind": "bernoulli",  # each label flipped independently with probability rho
+        "noise_seed": 1,  # their corruption seed
+        "epochs": 10,
+        "batch_size": 64,
+        "lr": 1e-4,  # not Adam's default 1e-3
+        "scaling": "raw",  # pixel values 0..255 as floats, no normalisation
+        "model": "paper-cnn",
+        "protocol": "paper-cv",  # one model carried across 5 shuffled KFold folds
+        "folds": 5,
+        "method": "both",
+        "rank_by": "self_confidence",
+        "precision": "amp",
+    }
+}
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _where(key: str) -> str:
+    return f"`{key}` ({_flag(key)})"
+
+
+def _check_int(key: str, value: Any, low: int, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"Expected {_where(key)} to be an integer >= {low}, but got {value!r}")
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"Expected {_where(key)} to be one of {', '.join(choices)}, but got {value!r}"
+        )
+
+
+def _check_float(key: str, value: Any, expected: str, ok) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Expected {_where(key)} to be {expected}, but got {value!r}")
+    if not ok(float(value)):
+        raise ValueError(f"Expected {_where(key)} to be {expected}, but got {value!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of one run: corrupt a dataset, train, predict, detect, score.
+
+    Exactly one of ``dataset`` (a built-in dataset, which has a clean test split) and ``data``
+    (a path: an ``.npz`` or an image folder with one sub-folder per class) is set. Loss
+    hyperparameters left ``None`` take the loss's default; setting one that the chosen loss
+    does not accept (``gamma`` with ``loss="ce"``) is an error, as is leaving out a required
+    one (blurry's ``gamma``, pz's ``cutoff``). ``noise_seed=None`` uses ``seed``.
+    The defaults are this library's clean choices; :data:`PRESETS` ``["paper"]`` holds the
+    authors'.
+    """
+
+    dataset: str | None = "mnist"
+    data: str | None = None
+    noise: float = 0.2
+    noise_kind: str = "symmetric"
+    noise_seed: int | None = None
+    loss: str = "ce"
+    gamma: float | None = None
+    cutoff: float | None = None
+    q: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+    detach_weight: bool | None = None
+    delay: int = 0
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3  # Adam's default; the authors used 1e-4 (see PRESETS["paper"])
+    seed: int = 0
+    subset: int | None = None
+    protocol: str = "in-sample"
+    folds: int = 5
+    method: str = "both"  # cleanlab filter_by; the paper's choice (not cleanlab's default)
+    rank_by: str = "self_confidence"
+    precision: str = "fp32"
+    device: str = "auto"
+    scaling: str = "standardize"
+    model: str = "paper-cnn"
+    threads: int | None = None
+    image_size: int | None = None  # image folders only: resize every image to this square
+
+    def __post_init__(self) -> None:
+        self._validate()
+        # Canonical types, so that noise=0 and noise=0.0 are the same config (and hash).
+        for key in _FLOAT_FIELDS:
+            value = getattr(self, key)
+            if value is not None:
+                object.__setattr__(self, key, float(value))
+
+    # ----- validation ------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        if (self.dataset is None) == (self.data is None):
+            raise ValueError(
+                "Expected exactly one of `dataset` (--dataset) and `data` (--data), but got "
+                + ("both" if self.dataset is not None else "neither")
+            )
+        if self.dataset is not None:
+            _check_choice("dataset", self.dataset, tuple(DATASETS))
+        if self.data is not None and (not isinstance(self.data, str) or not self.data):
+            raise ValueError(f"Expected {_where('data')} to be a path, but got {self.data!r}")
+        _check_float("noise", self.noise, "a rate in [0, 1]", lambda v: 0.0 <= v <= 1.0)
+        _check_choice("noise_kind", self.noise_kind, NOISE_KINDS_CLI)
+        _check_int("noise_seed", self.noise_seed, 0, optional=True)
+        _check_choice("loss", self.loss, LOSS_NAMES)
+        accepted = LOSS_PARAMS[self.loss]
+        for key in LOSS_FIELDS:
+            if getattr(self, key) is not None and key not in accepted:
+                takes = ", ".join(_flag(k) for k in accepted if k in LOSS_FIELDS) or "none"
+                raise ValueError(
+                    f"{_where(key)} does not belong to loss {self.loss!r}; "
+                    f"its hyperparameters: {takes}"
+                )
+        if self.detach_weight is not None and not isinstance(self.detach_weight, bool):
+            raise ValueError(
+                f"Expected {_where('detach_weight')} to be true or false, "
+                f"but got {self.detach_weight!r}"
+            )
+        try:  # the loss module's own checks: ranges, required parameters
+            make_loss(self.loss, **self.loss_params())
+        except ValueError as exc:
+            raise ValueError(f"{_flag('loss')} {self.loss}: {exc}") from None
+        _check_int("epochs", self.epochs, 1)
+        _check_int("delay", self.delay, 0)
+        if self.delay > self.epochs:
+            raise ValueError(
+                f"Expected {_where('delay')} <= epochs ({self.epochs}), but got {self.delay}: "
+                "the chosen loss would never be used"
+            )
+        _check_int("batch_size", self.batch_size, 1)
+        _check_float("lr", self.lr, "a finite float > 0", lambda v: v > 0.0)
+        _check_int("seed", self.seed, 0)
+        _check_int("subset", self.subset, 2, optional=True)
+        _check_choice("protocol", self.protocol, PROTOCOLS)
+        _check_int("folds", self.folds, 2)
+        _check_choice("method", self.method, METHODS)
+        _check_choice("rank_by", self.rank_by, RANK_BY)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ValueError(
+                f"Expected {_where('device')} to be auto, cpu, cuda, cuda:N or mps, "
+                f"but got {self.device!r}"
+            )
+        _check_choice("scaling", self.scaling, SCALINGS)
+        _check_choice("model", self.model, MODEL_NAMES)
+        _check_int("threads", self.threads, 1, optional=True)
+        _check_int("image_size", self.image_size, 6, optional=True)
+        if self.image_size is not None and (
+            self.data is None or self.data.lower().endswith(".npz")
+        ):
+            raise ValueError(
+                f"{_where('image_size')} applies to image folders (--data FOLDER) only, "
+                f"but got it with {_flag('dataset') if self.data is None else self.data}"
+            )
+
+    # ----- conversions -----------------------------------------------------------------
+
+    def loss_params(self) -> dict[str, Any]:
+        """The loss hyperparameters that are set, as ``make_loss`` keyword arguments."""
+        return {
+            key: getattr(self, key)
+            for key in LOSS_PARAMS.get(self.loss, ())
+            if key in LOSS_FIELDS and getattr(self, key) is not None
+        }
+
+    def effective_loss_params(self) -> dict[str, Any]:
+        """Every hyperparameter of the loss as used, defaults included (for the record)."""
+        module = make_loss(self.loss, **self.loss_params())
+        return {key: getattr(module, key) for key in LOSS_PARAMS[self.loss] if hasattr(module, key)}
+
+    @property
+    def resolved_noise_seed(self) -> int:
+        return self.seed if self.noise_seed is None else self.noise_seed
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, as stored (``noise_seed`` may be None, meaning ``seed``)."""
+        return dataclasses.asdict(self)
+
+    def resolved(self) -> dict[str, Any]:
+        """All fields with ``noise_seed`` filled in: what the run actually used."""
+        d = self.to_dict()
+        d["noise_seed"] = self.resolved_noise_seed
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build and validate from a dict of field names (missing keys take the defaults).
+
+        ``data`` without ``dataset`` means no built-in dataset. An unknown key is an error
+        naming it. Integral floats are accepted for integer fields (JSON/TOML round trips).
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"Expected a dict of run settings, but got {type(d).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(
+                f"unknown run setting(s) {unknown}; expected keys among: {', '.join(names)}"
+            )
+        values = dict(d)
+        if values.get("data") is not None and "dataset" not in values:
+            values["dataset"] = None
+        for key in (
+            "noise_seed",
+            "delay",
+            "epochs",
+            "batch_size",
+            "seed",
+            "subset",
+            "folds",
+            "threads",
+            "image_size",
+        ):
+            v = values.get(key)
+            if isinstance(v, float) and v.is_integer():
+                values[key] = int(v)
+        return cls(**values)
+
+
+def config_hash(config: RunConfig | dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of the resolved config (sorted keys, no spaces).
+
+    Equal for configs that run the same experiment (``noise_seed=None`` and ``noise_seed ==
+    seed`` hash alike); the key of a run folder and of a sweep's results database row.
+    """
+    cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+    text = json.dumps(cfg.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

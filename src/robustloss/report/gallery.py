@@ -1,0 +1,289 @@
+"""A run folder's gallery of suspects (``suspects.png``) and its page (``report.html``).
+
+:func:`write_report` reads only the run folder (``summary.json``, ``config.json``,
+``detections.csv``, ``suspect_images.npz``, written by
+:mod:`robustloss.experiments.pipeline`), so a report can be drawn again at any time. Each
+suspect is shown with its given and suggested class; when the truth is known (a ``run``,
+which corrupted the labels itself) its frame is green for a correct detection (the label
+really was corrupted) and red for a false alarm. Drawing uses matplotlib's object API with
+the Agg canvas: no pyplot, no global figure state.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
+
+CORRECT_COLOR = "#1a9641"  # green: the flagged label really was corrupted
+WRONG_COLOR = "#d7191c"  # red: flagged, but the label was right (false alarm)
+_TABLE_ROWS = 100
+
+
+def _short(text: str, width: int = 14) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def draw_suspects(
+    images: np.ndarray,
+    titles: list[str],
+    *,
+    correct: list[bool | None] | None = None,
+    columns: int = 8,
+    heading: str | None = None,
+) -> Figure:
+    """A grid of images, each titled; frames green/red where ``correct`` is True/False.
+
+    Args:
+        images: (M, H, W) grayscale or (M, H, W, 3) RGB, uint8 0..255.
+        titles: M titles (one or two lines each).
+        correct: M flags (None: unknown, no coloured frame), or None for all unknown.
+        columns: images per row.
+        heading: text above the grid.
+
+    Returns:
+        A matplotlib Figure on an Agg canvas (save it with ``fig.savefig``).
+    """
+    m = len(images)
+    if len(titles) != m:
+        raise ValueError(f"Expected {m} titles (one per image), but got {len(titles)}")
+    if correct is not None and len(correct) != m:
+        raise ValueError(f"Expected {m} `correct` flags (one per image), but got {len(correct)}")
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"Expected `columns` to be an integer >= 1, but got {columns!r}")
+    cols = max(1, min(columns, m))
+    rows = max(1, -(-m // cols))
+    fig = Figure(figsize=(1.75 * cols, 2.0 * rows + (0.6 if heading else 0.1)), dpi=100)
+    FigureCanvasAgg(fig)
+    if m == 0:
+        fig.text(0.5, 0.5, "no suspects flagged", ha="center", va="center", fontsize=12)
+    for j in range(m):
+        ax = fig.add_subplot(rows, cols, j + 1)
+        img = np.asarray(images[j])
+        if img.ndim == 2:
+            ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        else:
+            ax.imshow(img.astype(np.uint8), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(titles[j], fontsize=7.5)
+        flag = None if correct is None else correct[j]
+        color = {True: CORRECT_COLOR, False: WRONG_COLOR}.get(flag, "#999999")
+        for spine in ax.spines.values():
+            spine.set_edgecolor(color)
+            spine.set_linewidth(3.0 if flag is not None else 0.8)
+    if heading:
+        fig.suptitle(heading, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.97 if heading else 1))
+    return fig
+
+
+def _read_run(run_dir: Path) -> tuple[dict, dict, list[dict[str, str]], np.ndarray, np.ndarray]:
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    with (run_dir / "detections.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with np.load(run_dir / "suspect_images.npz", allow_pickle=False) as npz:
+        indices, images = npz["indices"], npz["images"]
+    return summary, config, rows, indices, images
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(v: Any) -> str:
+    if v is None or v == "":
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _num(text: str) -> str:
+    try:
+        return f"{float(text):.4f}"
+    except ValueError:
+        return text
+
+
+def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, Path]:
+    """Draw ``suspects.png`` and write ``report.html`` into a run folder.
+
+    The gallery shows the top suspects kept in ``suspect_images.npz`` (most suspect first),
+    each titled ``given → suggested`` with class names and its rank and p(given). The HTML
+    page (self-contained: the gallery is embedded as base64, and is also beside it as
+    ``suspects.png``) shows the scores, the protocol, the estimated errors per class, the
+    gallery, the top suspects, the training history and the resolved config.
+
+    Returns:
+        ``{"suspects": path, "report": path}``.
+    """
+    run = Path(run_dir)
+    summary, config, rows, indices, images = _read_run(run)
+    by_index = {int(r["index"]): r for r in rows}
+    known = "corrupted" in (rows[0] if rows else {})
+    titles, correct = [], []
+    for i in indices.tolist():
+        r = by_index[int(i)]
+        titles.append(
+            f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
+            f"#{r['rank']}  p={float(r['p_given']):.2f}"
+        )
+        correct.append(bool(int(r["corrupted"])) if known else None)
+
+    command = summary.get("command", "run")
+    cfg = summary.get("config", {})
+    source = cfg.get("dataset") or cfg.get("data")
+    heading = (
+        f"Top {len(indices)} of {summary.get('flagged', 0)} flagged (given → suggested) — "
+        f"{source}, "
+        f"loss {cfg.get('loss')}, protocol {cfg.get('protocol')}"
+    )
+    if known:
+        heading += "  (green: really corrupted; red: label was right)"
+    fig = draw_suspects(
+        images, titles, correct=correct if known else None, columns=columns, heading=heading
+    )
+    png_path = run / "suspects.png"
+    tmp_png = run / f".suspects.{uuid.uuid4().hex[:8]}.png"
+    fig.savefig(tmp_png, format="png")
+    os.replace(tmp_png, png_path)
+    png_b64 = base64.b64encode(png_path.read_bytes()).decode("ascii")
+
+    parts: list[str] = []
+    title = f"robustloss {command}: {source}"
+    parts.append(f"<h1>{html.escape(title)}</h1>")
+    note = summary.get("protocol_note", "")
+    cls = "warn" if cfg.get("protocol") == "paper-cv" else "note"
+    parts.append(
+        f"<p class='{cls}'>Protocol <b>{html.escape(str(cfg.get('protocol')))}</b>: "
+        f"{html.escape(note)}</p>"
+    )
+    if command == "run":
+        parts.append("<h2>Detection scores</h2>")
+        parts.append(
+            _table(
+                ["precision", "recall", "F1", "flagged", "correct", "corrupted", "test acc"],
+                [
+                    [
+                        summary.get(k)
+                        for k in (
+                            "precision",
+                            "recall",
+                            "f1",
+                            "flagged",
+                            "correct",
+                            "corrupted",
+                            "test_acc",
+                        )
+                    ]
+                ],
+            )
+        )
+        parts.append(
+            "<p>flagged = total detections, correct = flagged labels that were really "
+            "corrupted (the paper's Figure 5); precision = correct / flagged, recall = "
+            "correct / corrupted, 0 when a denominator is 0.</p>"
+        )
+    else:
+        parts.append("<h2>Suspects</h2>")
+        parts.append(
+            _table(
+                ["examples", "flagged", "estimated wrong labels"],
+                [[summary.get("n"), summary.get("flagged"), summary.get("estimated_errors")]],
+            )
+        )
+    per_class = summary.get("estimated_errors_per_class") or {}
+    if per_class:
+        parts.append("<h2>Estimated wrong labels per given class</h2>")
+        parts.append(
+            "<p>From cleanlab's calibrated confident joint: an estimate of the amount of "
+            "label noise, not the count flagged.</p>"
+        )
+        parts.append(_table(["class", "estimated errors"], [[k, v] for k, v in per_class.items()]))
+    parts.append("<h2>Gallery</h2>")
+    parts.append(
+        f"<img alt='top suspects' style='max-width:100%' src='data:image/png;base64,{png_b64}'>"
+    )
+    flagged_rows = [r for r in rows if r.get("flagged") == "1"][:_TABLE_ROWS]
+    if flagged_rows:
+        cols = ["rank", "index", "given_class", "suggested_class", "p_given", "p_suggested"]
+        if known:
+            cols += ["corrupted", "true_class"]
+        if "path" in rows[0]:
+            cols.append("path")
+        parts.append(f"<h2>Top {len(flagged_rows)} suspects (all in detections.csv)</h2>")
+        parts.append(
+            _table(
+                cols,
+                [[_num(r[c]) if c.startswith("p_") else r[c] for c in cols] for r in flagged_rows],
+            )
+        )
+    history = summary.get("history") or []
+    if history:
+        hcols = [
+            c
+            for c in (
+                "fold",
+                "epoch",
+                "loss_in_use",
+                "train_loss",
+                "train_acc",
+                "train_acc_true",
+                "test_acc",
+                "seconds",
+            )
+            if c in history[0]
+        ]
+        parts.append("<h2>Training history</h2>")
+        parts.append(_table(hcols, [[row.get(c) for c in hcols] for row in history]))
+    parts.append("<h2>Configuration</h2>")
+    parts.append(f"<p>config hash <code>{html.escape(str(summary.get('config_hash')))}</code></p>")
+    parts.append(_table(["setting", "value"], [[k, v] for k, v in cfg.items()]))
+    effective = summary.get("loss_params_effective")
+    if effective:
+        parts.append(
+            f"<p>loss hyperparameters as used (defaults filled in): "
+            f"<code>{html.escape(json.dumps(effective))}</code></p>"
+        )
+    env = config.get("environment") or {}
+    if env:
+        parts.append("<h2>Environment</h2>")
+        parts.append(_table(["", ""], [[k, v] for k, v in env.items()]))
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;font-size:90%;text-align:left}"
+        ".warn{background:#fff3cd;padding:.5em}.note{color:#444}"
+    )
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
+    report_path = run / "report.html"
+    _atomic_write_bytes(report_path, page.encode("utf-8"))
+    return {"suspects": png_path, "report": report_path}
