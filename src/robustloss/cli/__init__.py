@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robustloss.cli.data",
     "robustloss.cli.train",
     "robustloss.cli.run",
+    "robustloss.cli.sweep",
 )
 
 

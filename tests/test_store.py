@@ -1,0 +1,173 @@
+"""The results database: schema, transactions, no duplicates, locking, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+import threading
+
+import pytest
+
+from robustloss.experiments.store import SCHEMA_VERSION, ResultStore, history_rows
+
+
+def _trials(n: int) -> list[tuple[str, dict]]:
+    return [(f"h{i:03d}", {"loss": "ce", "seed": i, "epochs": 3}) for i in range(n)]
+
+
+def _record(seed: int, *, epochs: int = 3) -> dict:
+    return {
+        "status": "done",
+        "summary": {
+            "f1": 0.5 + seed / 100,
+            "precision": 0.9,
+            "history": [
+                {"fold": None, "epoch": e, "train_loss": 1.0 / (e + 1)} for e in range(epochs)
+            ],
+        },
+        "worker": "host:1",
+        "seconds": 1.5,
+    }
+
+
+def _count(path, table: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_schema_is_idempotent_and_wal(tmp_path):
+    db = tmp_path / "sub" / "results.db"
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=_trials(3))
+    with ResultStore(db) as store:  # opening again changes nothing
+        store.open_for_sweep(name="s", trials=_trials(3))
+        assert store.counts(sweep="s") == {"pending": 3, "running": 0, "done": 0, "failed": 0}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert int(version[0]) == SCHEMA_VERSION
+    assert _count(db, "trials") == 3
+    assert _count(db, "runs") == 2
+
+
+def test_record_writes_summary_and_history_and_replaces_not_duplicates(tmp_path):
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        run = store.open_for_sweep(name="s", trials=_trials(2))
+        store.mark_running(["h000", "h001"], run_id=run)
+        store.record("h000", _record(0), run_id=run)
+        store.record("h000", _record(7, epochs=2), run_id=run)  # recorded twice: replaced
+        store.record("h001", {"status": "failed", "error": "Traceback\nValueError: boom"})
+        done = store.trials(status="done")
+        assert [t["hash"] for t in done] == ["h000"]
+        assert done[0]["summary"]["f1"] == pytest.approx(0.57)
+        assert "history" not in done[0]["summary"]  # stored in its own table
+        assert [h["epoch"] for h in store.history("h000")] == [0, 1]
+        failed = store.trials(status="failed")[0]
+        assert failed["error"].endswith("ValueError: boom") and failed["summary"] is None
+        assert store.runs()[0]["submitted"] == 2
+    assert _count(db, "history") == 2
+    assert _count(db, "trials") == 2
+
+
+def test_record_rejects_unknown_trials_and_statuses(tmp_path):
+    with ResultStore(tmp_path / "r.db") as store:
+        store.open_for_sweep(name="s", trials=_trials(1))
+        with pytest.raises(ValueError, match="no trial with hash 'nope'"):
+            store.record("nope", _record(0))
+        with pytest.raises(ValueError, match="'done' or 'failed'"):
+            store.record("h000", {"status": "running"})
+        with pytest.raises(ValueError, match="status must be one of"):
+            store.trials(status="finished")
+
+
+def test_running_trials_are_reset_when_a_driver_starts(tmp_path):
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=_trials(3))
+        store.mark_running(["h000", "h001", "h002"])
+        store.record("h000", _record(0))
+    # The driver "died" with h001 and h002 running; the next one sets them back.
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=_trials(3))
+        assert store.counts() == {"pending": 2, "running": 0, "done": 1, "failed": 0}
+        # A done trial is never marked running again.
+        store.mark_running(["h000"])
+        assert store.counts()["done"] == 1
+
+
+def test_history_rows_accepts_every_layout():
+    flat = [{"fold": 1, "epoch": 0}, {"fold": 1, "epoch": 1}, {"fold": None, "epoch": 0}]
+    assert [(f, e) for f, e, _ in history_rows(flat)] == [(1, 0), (1, 1), (0, 0)]
+    nested = [[{"epoch": 0}, {"epoch": 1}], [{"epoch": 0}]]
+    assert [(f, e) for f, e, _ in history_rows(nested)] == [(0, 0), (0, 1), (1, 0)]
+    assert [(f, e) for f, e, _ in history_rows({"2": [{"loss": 1}]})] == [(2, 0)]
+    assert history_rows(None) == []
+
+
+def test_concurrent_writers_never_duplicate_rows(tmp_path):
+    db = tmp_path / "r.db"
+    trials = _trials(40)
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=trials)
+    errors = []
+
+    def writer() -> None:
+        try:
+            with ResultStore(db) as store:  # its own connection, as another process would
+                store.open_for_sweep(name="s", trials=trials)
+                for i, (h, _) in enumerate(trials):
+                    store.record(h, _record(i))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert _count(db, "trials") == 40
+    assert _count(db, "sweep_trials") == 40
+    assert _count(db, "history") == 40 * 3
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(DISTINCT hash) FROM history").fetchone()[0] == 40
+
+
+def test_driver_lock_is_exclusive(tmp_path):
+    db = tmp_path / "r.db"
+    with ResultStore(db) as first, ResultStore(db) as second:
+        first.lock()
+        with pytest.raises(ValueError, match="another sweep driver"):
+            second.lock()
+        first.unlock()
+        second.lock()  # free once released
+
+
+def test_readonly_and_foreign_files(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        ResultStore(tmp_path / "none.db", readonly=True)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+    with pytest.raises(ValueError, match="schema version 99, expected"):
+        ResultStore(other, readonly=True)
+    text = tmp_path / "text.db"
+    text.write_text("not a database at all, just some text" * 100)
+    with pytest.raises(ValueError, match="not a robustloss results database"):
+        ResultStore(text, readonly=True)
+
+
+def test_export_csv_has_config_and_scalar_summary_columns(tmp_path):
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=_trials(2))
+        store.record("h001", _record(1))
+        out = store.export_csv(tmp_path / "out" / "trials.csv", sweep="s")
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["hash"] for r in rows] == ["h000", "h001"]
+    assert rows[1]["status"] == "done" and float(rows[1]["f1"]) == pytest.approx(0.51)
+    assert rows[0]["status"] == "pending" and rows[0]["f1"] == ""
+    assert rows[1]["seed"] == "1" and rows[1]["loss"] == "ce"
