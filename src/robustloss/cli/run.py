@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from robustloss._io import json_text
 from robustloss.data import DATASETS
 from robustloss.detect import METHODS, RANK_BY
 from robustloss.experiments.config import NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
@@ -203,17 +202,6 @@ def _default_out(command: str, cfg: RunConfig) -> Path:
     return Path("runs") / f"{command}-{source}-{cfg.loss}-{config_hash(cfg)[:10]}"
 
 
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN/inf: they become null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _finalize(run_dir: Path) -> None:
     write_report(run_dir)
 
@@ -304,7 +292,7 @@ def _print_human(summary: dict[str, Any]) -> None:
 
 def _report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     if args.json:
-        sys.stdout.write(json.dumps(_finite(summary), allow_nan=False) + "\n")
+        sys.stdout.write(json_text(summary) + "\n")
         sys.stdout.flush()
         return
     _print_human(summary)

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from robustloss import __version__
+from robustloss._io import atomic_open
 from robustloss.data.idx import DataError, read_idx
 
 __all__ = [
@@ -547,15 +548,8 @@ def _write_cache(
 
 
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared data root must stay readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        write(f)
 
 
 # ---------------------------------------------------------------------------- IDX sources

@@ -19,11 +19,12 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from robustloss._io import atomic_write_bytes
 
 __all__ = ["IDX_DTYPES", "DataError", "read_idx", "write_idx"]
 
@@ -172,13 +173,4 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)

@@ -30,7 +30,6 @@ import contextlib
 import csv
 import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from robustloss import __version__
+from robustloss._io import json_text
 from robustloss.data import dataset_class_names, load_dataset, load_path
 from robustloss.detect import (
     estimate_errors_per_class,
@@ -211,32 +211,8 @@ def train_config_for(cfg: RunConfig) -> TrainConfig:
 # ----- run folder --------------------------------------------------------------------------
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(json_text(obj, indent=2) + "\n", encoding="utf-8")
 
 
 def _existing_run(out: Path) -> tuple[str | None, str | None, bool]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustloss._io import atomic_write_text
 from robustloss.experiments.config import LOSS_FIELDS
 
 #: Settings that may differ between trials sharing a warm-up.
@@ -184,9 +185,8 @@ def run_warmup(
     folder.mkdir(parents=True, exist_ok=True)
     run_experiment(RunConfig.from_dict(config), quiet=quiet, checkpoint_dir=folder)
     marker = {"epochs": epochs, "config": config, "finished": time.time()}
-    tmp = folder / f".{MARKER}.tmp"
-    tmp.write_text(json.dumps(marker, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, folder / MARKER)  # atomic: the marker exists only once all is written
+    # Atomic: the marker exists only once everything else is written.
+    atomic_write_text(folder / MARKER, json.dumps(marker, sort_keys=True, default=str))
     return {"epochs": epochs, "reused": False, "seconds": time.perf_counter() - start}
 
 

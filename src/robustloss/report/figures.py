@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from robustloss.report.loss_curves import _write_png
+from robustloss._io import save_figure
 from robustloss.report.table import (
     LOSS_LABELS,
     Setting,
@@ -182,7 +182,7 @@ def write_figures(
         seeds = _seeds_text(members)
         path = out / f"figure5_{slug}.png"
         shown = figure5_settings(members)
-        _write_png(draw_figure5(shown, title=f"Detections: {label} ({seeds})"), path, dpi)
+        save_figure(draw_figure5(shown, title=f"Detections: {label} ({seeds})"), path, dpi=dpi)
         written.append({
             "kind": "figure5",
             "row": label,
@@ -194,7 +194,7 @@ def write_figures(
         fig6 = draw_figure6(members, title=f"F1 vs delay: {label} ({seeds})")
         if fig6 is not None:
             path = out / f"figure6_{slug}.png"
-            _write_png(fig6, path, dpi)
+            save_figure(fig6, path, dpi=dpi)
             written.append({
                 "kind": "figure6",
                 "row": label,

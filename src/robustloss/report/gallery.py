@@ -16,13 +16,14 @@ import csv
 import html
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from robustloss._io import atomic_write_text, save_figure
 
 __all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
 
@@ -99,10 +100,6 @@ def _read_run(run_dir: Path) -> tuple[dict, dict, list[dict[str, str]], np.ndarr
     return summary, config, rows, indices, images
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -167,9 +164,7 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
         images, titles, correct=correct if known else None, columns=columns, heading=heading
     )
     png_path = run / "suspects.png"
-    tmp_png = run / f".suspects.{uuid.uuid4().hex[:8]}.png"
-    fig.savefig(tmp_png, format="png")
-    os.replace(tmp_png, png_path)
+    save_figure(fig, png_path)
     png_b64 = base64.b64encode(png_path.read_bytes()).decode("ascii")
 
     parts: list[str] = []
@@ -285,5 +280,5 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
         + "</body></html>\n"
     )
     report_path = run / "report.html"
-    _atomic_write_bytes(report_path, page.encode("utf-8"))
+    atomic_write_text(report_path, page)
     return {"suspects": png_path, "report": report_path}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from robustloss import __version__
+from robustloss._io import atomic_write_text
 from robustloss.report.figures import write_figures
 from robustloss.report.table import (
     METRICS,
@@ -246,8 +247,6 @@ def write_report(
     parts.append("</body></html>")
 
     index = out / "index.html"
-    tmp = out / ".index.html.tmp"
-    tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    os.replace(tmp, index)
+    atomic_write_text(index, "\n".join(parts) + "\n")
     paths["index"] = index
     return paths

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from robustloss import losses
+from robustloss._io import save_figure
 
 __all__ = [
     "BLURRY_GAMMAS",
@@ -217,18 +217,6 @@ def _draw(data: CurveFigure) -> Figure:
     return fig
 
 
-def _write_png(fig: Figure, path: Path, dpi: int) -> None:
-    # A unique temporary name in the same folder (so os.replace is atomic), opened with "x"
-    # so the file gets the usual permissions (umask), unlike tempfile.mkstemp's 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
 
 def plot_loss_curves(out_dir: str | os.PathLike[str], *, dpi: int = 150) -> list[Path]:
     """Draw the paper's Figures 2-4 and the gradient-weight figure as PNGs in ``out_dir``.
@@ -259,6 +247,6 @@ def plot_loss_curves(out_dir: str | os.PathLike[str], *, dpi: int = 150) -> list
     paths = []
     for data in loss_curve_data():
         path = out / data.filename
-        _write_png(_draw(data), path, dpi)
+        save_figure(_draw(data), path, dpi=dpi)
         paths.append(path)
     return paths

@@ -12,12 +12,12 @@ loading one runs no pickled code.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from robustloss._io import atomic_open
 from robustloss.train.config import TrainConfig
 
 FORMAT = "robustloss-checkpoint"
@@ -58,16 +58,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
         raise ValueError(f"checkpoint state is missing key(s) {missing}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(state, f)
     return path
 
 
