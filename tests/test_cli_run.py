@@ -89,6 +89,27 @@ def test_run_human_output_and_report(tmp_path, npz, capsys):
     assert png.size[0] > 100 and png.size[1] > 100
 
 
+def test_report_shows_flagged_labels_that_were_not_corrupted(tmp_path, capsys):
+    # A dataset with errors of its own (as MNIST has a few): 6 labels wrong before we corrupt.
+    images, labels = synthetic_images(180, 0)
+    labels[:6] = (labels[:6] + 1) % 3
+    npz = tmp_path / "own-errors.npz"
+    np.savez(npz, images=images, labels=labels)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(npz), *TINY, "--out", str(out), "--quiet"]) == 0
+    with (out / "detections.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = [int(r["index"]) for r in rows if r["flagged"] == "1" and r["corrupted"] == "0"]
+    with np.load(out / "suspect_images.npz") as kept:
+        assert kept["unexpected_indices"].tolist() == expected[:48]
+        images = np.load(npz)["images"]
+        np.testing.assert_array_equal(kept["unexpected_images"], images[expected[:48]])
+    html = (out / "report.html").read_text()
+    assert set(expected) & set(range(6)), "the dataset's own wrong labels should be flagged"
+    assert (out / "unexpected.png").is_file()
+    assert "Flagged, but not corrupted on purpose" in html
+
+
 def test_default_out_folder_is_named_after_the_run(tmp_path, npz, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--data", str(npz), *TINY, "--epochs", "1", "--quiet", "--json"]) == 0

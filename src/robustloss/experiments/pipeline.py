@@ -520,10 +520,19 @@ def _execute(
             np.save(tmp / "pred_probs.npy", pred_probs)
             _write_csv(tmp / "detections.csv", table, columns)
             top = flagged[:GALLERY_SIZE]
+            # With a known corruption, the flagged examples we did NOT corrupt are the most
+            # interesting ones: errors in the original labels, or truly ambiguous images.
+            unexpected = (
+                flagged[~corrupted[flagged]][:GALLERY_SIZE]
+                if corrupted is not None
+                else flagged[:0]
+            )
             np.savez_compressed(
                 tmp / "suspect_images.npz",
                 indices=top,
                 images=np.asarray(images[top], dtype=np.uint8),
+                unexpected_indices=unexpected,
+                unexpected_images=np.asarray(images[unexpected], dtype=np.uint8),
             )
             _write_json(tmp / "summary.json", summary)
             if finalize is not None:

@@ -90,14 +90,20 @@ def draw_suspects(
     return fig
 
 
-def _read_run(run_dir: Path) -> tuple[dict, dict, list[dict[str, str]], np.ndarray, np.ndarray]:
+def _read_run(
+    run_dir: Path,
+) -> tuple[dict, dict, list[dict[str, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     with (run_dir / "detections.csv").open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     with np.load(run_dir / "suspect_images.npz", allow_pickle=False) as npz:
         indices, images = npz["indices"], npz["images"]
-    return summary, config, rows, indices, images
+        if "unexpected_indices" in npz.files:
+            unexpected, unexpected_images = npz["unexpected_indices"], npz["unexpected_images"]
+        else:  # run folders written before this gallery existed
+            unexpected, unexpected_images = indices[:0], images[:0]
+    return summary, config, rows, indices, images, unexpected, unexpected_images
 
 
 
@@ -138,17 +144,22 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
         ``{"suspects": path, "report": path}``.
     """
     run = Path(run_dir)
-    summary, config, rows, indices, images = _read_run(run)
+    summary, config, rows, indices, images, unexpected, unexpected_images = _read_run(run)
     by_index = {int(r["index"]): r for r in rows}
     known = "corrupted" in (rows[0] if rows else {})
-    titles, correct = [], []
-    for i in indices.tolist():
-        r = by_index[int(i)]
-        titles.append(
-            f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
-            f"#{r['rank']}  p={float(r['p_given']):.2f}"
-        )
-        correct.append(bool(int(r["corrupted"])) if known else None)
+
+    def titled(idx: np.ndarray) -> tuple[list[str], list[bool | None]]:
+        titles, correct = [], []
+        for i in idx.tolist():
+            r = by_index[int(i)]
+            titles.append(
+                f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
+                f"#{r['rank']}  p={float(r['p_given']):.2f}"
+            )
+            correct.append(bool(int(r["corrupted"])) if known else None)
+        return titles, correct
+
+    titles, correct = titled(indices)
 
     command = summary.get("command", "run")
     cfg = summary.get("config", {})
@@ -166,6 +177,22 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     png_path = run / "suspects.png"
     save_figure(fig, png_path)
     png_b64 = base64.b64encode(png_path.read_bytes()).decode("ascii")
+    written = {"suspects": png_path}
+    unexpected_b64 = None
+    if unexpected.size:
+        u_titles, _ = titled(unexpected)
+        u_fig = draw_suspects(
+            unexpected_images,
+            u_titles,
+            columns=columns,
+            heading=(
+                f"Top {unexpected.size} of {summary.get('flagged', 0) - summary.get('correct', 0)} "
+                "flagged labels that were NOT corrupted on purpose: errors in the original "
+                "dataset, or ambiguous images"
+            ),
+        )
+        written["unexpected"] = save_figure(u_fig, run / "unexpected.png")
+        unexpected_b64 = base64.b64encode(written["unexpected"].read_bytes()).decode("ascii")
 
     parts: list[str] = []
     title = f"robustloss {command}: {source}"
@@ -222,6 +249,17 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     parts.append(
         f"<img alt='top suspects' style='max-width:100%' src='data:image/png;base64,{png_b64}'>"
     )
+    if unexpected_b64 is not None:
+        parts.append("<h2>Flagged, but not corrupted on purpose</h2>")
+        parts.append(
+            "<p>These count as false detections in the scores above, yet many are wrong or "
+            "ambiguous labels in the original dataset: worth a look before trusting the "
+            "precision.</p>"
+        )
+        parts.append(
+            "<img alt='flagged but not corrupted' style='max-width:100%' "
+            f"src='data:image/png;base64,{unexpected_b64}'>"
+        )
     flagged_rows = [r for r in rows if r.get("flagged") == "1"][:_TABLE_ROWS]
     if flagged_rows:
         cols = ["rank", "index", "given_class", "suggested_class", "p_given", "p_suggested"]
@@ -281,4 +319,4 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     )
     report_path = run / "report.html"
     atomic_write_text(report_path, page)
-    return {"suspects": png_path, "report": report_path}
+    return {**written, "report": report_path}
