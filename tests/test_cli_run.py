@@ -210,7 +210,8 @@ def test_detect_on_an_image_folder(tmp_path, capsys):
     assert code == 0
     summary = json.loads(captured.out)
     assert summary["command"] == "detect"
-    assert summary["config"]["protocol"] == "cv"  # detect's default
+    assert summary["config"]["protocol"] == "cv"  # detect's defaults
+    assert (summary["config"]["loss"], summary["config"]["gamma"]) == ("blurry", 0.4)
     assert set(summary["estimated_errors_per_class"]) == {"bar", "dot", "ring"}
     with (out / "detections.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -219,3 +220,15 @@ def test_detect_on_an_image_folder(tmp_path, capsys):
     assert all(Path(r["path"]).parent.name == r["given_class"] for r in rows)
     assert (out / "report.html").is_file() and (out / "suspects.png").is_file()
     assert "run --preset paper" not in captured.err
+
+
+def test_detect_with_an_explicit_loss_drops_the_blurry_defaults(tmp_path, capsys):
+    images, labels = synthetic_images(60, 1)
+    npz = tmp_path / "own.npz"
+    np.savez(npz, images=images, labels=labels)
+    out = tmp_path / "det"
+    argv = ["detect", "--data", str(npz), *TINY, "--epochs", "1", "--loss", "ce",
+            "--folds", "2", "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    cfg = json.loads(capsys.readouterr().out)["config"]
+    assert (cfg["loss"], cfg["gamma"], cfg["protocol"]) == ("ce", None, "cv")
