@@ -75,8 +75,10 @@ def test_history_fields_and_learning(data):
         assert tuple(rec) == HISTORY_KEYS
         assert rec["epoch"] == i + 1
         assert rec["loss_in_use"] == ("ce" if i == 0 else "pz")
-        for key in ("train_acc", "train_acc_true", "frac_below_cutoff", "test_acc"):
+        for key in ("train_acc", "train_acc_true", "test_acc"):
             assert 0.0 <= rec[key] <= 1.0
+        if i > 0:  # PZ in use (the CE warm-up epoch records None)
+            assert 0.0 <= rec["frac_below_cutoff"] <= 1.0
         assert rec["seconds"] > 0 and rec["samples_per_s"] > 0
         assert math.isfinite(rec["train_loss"]) and math.isfinite(rec["test_loss"])
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
@@ -101,6 +103,14 @@ def test_frac_below_cutoff_counts_p_t_at_or_below_the_cutoff(data):
     # cutoff 0.99: at the start every p_t is ~0.1, so (nearly) every sample is below it
     rec = train(cfg(epochs=1, loss="pz", loss_params={"cutoff": 0.99}), x, y).history[0]
     assert rec["frac_below_cutoff"] > 0.9
+
+
+def test_frac_below_cutoff_is_recorded_only_while_pz_is_in_use(data):
+    x, y = data
+    hist = train(cfg(epochs=2, loss="pz", loss_params={"cutoff": 0.99}, delay=1), x, y).history
+    assert [r["loss_in_use"] for r in hist] == ["ce", "pz"]
+    assert hist[0]["frac_below_cutoff"] is None  # as in a CE run: warm-ups are shareable
+    assert hist[1]["frac_below_cutoff"] is not None
 
 
 def test_the_loss_switches_after_the_delay(data):

@@ -54,7 +54,7 @@ HISTORY_KEYS: tuple[str, ...] = (
     "train_loss",  # mean loss over the epoch's batches (train mode, weights moving)
     "train_acc",  # accuracy of those same forward passes vs the given labels
     "train_acc_true",  # ... vs true_labels, or None
-    "frac_below_cutoff",  # PZ only: fraction of samples with p_t <= cutoff, else None
+    "frac_below_cutoff",  # epochs with PZ in use: fraction with p_t <= cutoff, else None
     "test_loss",  # cross entropy on the test set after the epoch (eval mode), or None
     "test_acc",  # accuracy on the test set, or None
     "seconds",  # wall time of the epoch, evaluation included
@@ -390,7 +390,9 @@ def _fit(cfg, data, device, *, model, ckpt, fingerprint, checkpoint_dir, quiet) 
             perm_gen,
             batch_size=cfg.batch_size,
             autocast_dtype=autocast_dtype,
-            cutoff=cutoff,
+            # Counted only while PZ is in use: a CE warm-up epoch is the same computation
+            # whether it belongs to this run or to a shared warm-up (bitwise equal history).
+            cutoff=None if in_warmup else cutoff,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             show=show,
         )
@@ -402,7 +404,7 @@ def _fit(cfg, data, device, *, model, ckpt, fingerprint, checkpoint_dir, quiet) 
             "train_loss": sums["loss"] / n,
             "train_acc": sums["correct"] / n,
             "train_acc_true": None if y_true is None else sums["correct_true"] / n,
-            "frac_below_cutoff": None if cutoff is None else sums["below"] / n,
+            "frac_below_cutoff": None if cutoff is None or in_warmup else sums["below"] / n,
             "test_loss": None,
             "test_acc": None,
         }
