@@ -2,7 +2,8 @@
 
 The driver (this module, in the ``robustloss sweep`` process) is the only writer of the
 results database (:mod:`robustloss.experiments.store`). It submits one task per pending
-trial (and one per shared warm-up, which its trials depend on), and writes each trial's
+trial (the trials that start from a shared warm-up depend on its task: a dedicated
+warm-up's, or the task of the CE trial that is the warm-up), and writes each trial's
 record in its own transaction the moment it arrives, so stopping the driver at any point,
 even with SIGKILL, loses at most the trials still running; the next run of the same spec
 resumes with them. A failed trial is recorded with its traceback (``status = 'failed'``)
@@ -25,6 +26,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +40,10 @@ from robustloss.experiments.warmup import (
     execute_warmup,
     plan_warmups,
     remove_warmup,
+    run_warmup,
     trial_epochs,
+    warmup_epochs_on_disk,
+    warmup_folder,
 )
 
 TrialFn = Callable[..., dict[str, Any]]
@@ -94,13 +99,19 @@ def prepare_worker(
     return config if config.get("threads") is not None else {**config, "threads": threads}
 
 
-def run_trial(config: dict[str, Any], *, resume_dir: str | None = None) -> dict[str, Any]:
+def run_trial(
+    config: dict[str, Any], *, resume_dir: str | None = None, checkpoint_dir: str | None = None
+) -> dict[str, Any]:
     """The default trial: :func:`~robustloss.experiments.pipeline.run_experiment`'s summary.
 
-    With ``resume_dir`` every model starts from its shared warm-up checkpoint.
+    With ``resume_dir`` every model starts from its shared warm-up checkpoint; with
+    ``checkpoint_dir`` this (plain CE) trial is a shared warm-up itself
+    (:func:`~robustloss.experiments.warmup.run_warmup`).
     """
     from robustloss.experiments.pipeline import RunConfig, run_experiment
 
+    if checkpoint_dir is not None:
+        return run_warmup(config, checkpoint_dir)
     kwargs: dict[str, Any] = {} if resume_dir is None else {"resume_dir": resume_dir}
     return run_experiment(RunConfig.from_dict(config), quiet=True, **kwargs)
 
@@ -112,14 +123,16 @@ def execute_trial(
     threads: int | None = 1,
     data_root: str | None = None,
     resume_dir: str | None = None,
+    checkpoint_dir: str | None = None,
     warmup: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Worker entry point: run one trial and return a plain record, never raising.
 
     ``trial_fn(config, **kw) -> summary dict`` (default :func:`run_trial`; ``resume_dir``
-    is passed only when set). ``warmup`` is the record of the shared warm-up this trial
-    depends on (Dask passes the result of its task). See :func:`prepare_worker` for
-    ``threads`` and ``data_root``.
+    and ``checkpoint_dir`` are passed only when set). ``warmup`` is the record of the
+    shared warm-up this trial depends on (Dask passes the result of its task: a dedicated
+    warm-up's or the source trial's record). See :func:`prepare_worker` for ``threads`` and
+    ``data_root``.
 
     Returns:
         ``{"status": "done"|"failed", "summary": dict|None, "error": str|None,
@@ -133,8 +146,8 @@ def execute_trial(
                                f"{warmup.get('error')}")
         config = prepare_worker(config, threads=threads, data_root=data_root)
         fn = trial_fn or run_trial
-        kwargs = {} if resume_dir is None else {"resume_dir": resume_dir}
-        record["summary"] = fn(config, **kwargs)
+        folders = {"resume_dir": resume_dir, "checkpoint_dir": checkpoint_dir}
+        record["summary"] = fn(config, **{k: v for k, v in folders.items() if v is not None})
         record["status"] = "done"
     except Exception:
         record["status"] = "failed"
@@ -158,6 +171,7 @@ class SweepResult:
     epochs_alone: int = 0
     epochs: int = 0
     warmups: int = 0
+    warmup_kinds: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
@@ -194,8 +208,12 @@ def _plan_rows(
     for h, config in trials:
         group = plan.assignment.get(h)
         cost = trial_epochs(config)
-        if group is not None:
+        warmup = ""
+        if group is not None and h == group.source:
+            warmup = f"W{groups[group.key]}*"
+        elif group is not None:
             cost -= group.models * int(config["delay"])
+            warmup = f"W{groups[group.key]}"
         rows.append({
             "hash": h[:10],
             "status": status.get(h, "new"),
@@ -205,7 +223,7 @@ def _plan_rows(
             "delay": config["delay"],
             "seed": config["seed"],
             "epochs": cost if h in todo else 0,
-            "warmup": f"W{groups[group.key]}" if group is not None else "",
+            "warmup": warmup,
         })
     return rows
 
@@ -231,11 +249,23 @@ def format_plan(result: SweepResult) -> str:
         f"{result.total} trials: {result.skipped} done, {todo} to run "
         f"(epochs are fold-epochs: epochs x models per trial)"
     )
+    if result.warmups:
+        kinds = result.warmup_kinds
+        parts = [
+            f"{kinds[kind]} {text}"
+            for kind, text in (
+                ("trial", "CE trial(s) of the sweep run with checkpoints (epochs counted once)"),
+                ("on disk", "complete on disk (reused: no epochs)"),
+                ("run", "dedicated CE run(s) (their epochs included)"),
+            )
+            if kinds.get(kind)
+        ]
+        lines.append(f"shared warm-ups: {result.warmups}: {'; '.join(parts)}")
+        lines.append("warmup: Wn = starts from warm-up n at its delay; Wn* = is warm-up n")
     if result.epochs_alone:
         lines.append(
-            f"epochs: {result.epochs} with {result.warmups} shared warm-up(s) "
-            f"(warm-ups included), {result.epochs_alone} run alone: "
-            f"{result.epochs_alone - result.epochs} saved, "
+            f"epochs: {result.epochs} with shared warm-ups, {result.epochs_alone} with each "
+            f"trial run alone: {result.epochs_alone - result.epochs} saved, "
             f"{result.epochs / result.epochs_alone:.2f}x"
         )
     return "\n".join(lines)
@@ -302,13 +332,17 @@ def run_sweep(
 
     skip = {"done"} if retry_failed else {"done", "failed"}
 
+    def on_disk(key: str) -> int:  # a warm-up left complete by an earlier run of this spec
+        return warmup_epochs_on_disk(warmup_folder(warmup_dir, spec.name, key))
+
     def plan_for(status: dict[str, str]) -> tuple[list[tuple[str, dict[str, Any]]], WarmupPlan]:
         todo = [(h, c) for h, c in trials if status.get(h) not in skip]
-        plan = plan_warmups(todo, enabled=share)
+        plan = plan_warmups(todo, enabled=share, on_disk=on_disk)
         result.skipped = len(trials) - len(todo)
         result.remaining = len(todo)
         result.epochs_alone, result.epochs = plan.epochs_alone, plan.epochs_shared
         result.warmups = len(plan.groups)
+        result.warmup_kinds = dict(Counter(g.kind for g in plan.groups))
         return todo, plan
 
     if dry_run:
@@ -401,35 +435,42 @@ def _run(
     root = str(data_root()) if trial_fn is None else os.environ.get("ROBUSTLOSS_DATA")
     store.mark_running([h for h, _ in todo], run_id=run_id)
 
-    def folder(group: WarmupGroup) -> Path:  # per spec: two drivers never share one
-        return warmup_dir / f"{result.spec}-{group.key}"
+    def folder(group: WarmupGroup) -> Path:
+        return warmup_folder(warmup_dir, result.spec, group.key)
 
+    futures = {}
+
+    def submit(h: str, config: dict[str, Any], **kwargs: Any) -> Any:
+        future = client.submit(execute_trial, config, trial_fn=trial_fn, threads=threads,
+                               data_root=root, pure=False, **kwargs)
+        futures[future] = h
+        return future
+
+    # Warm-ups first (their trials wait for them): a dedicated CE run, or the group's CE
+    # trial run with checkpoints, which is then recorded like every other trial.
     warm_futures = {}
     for group in plan.groups:
-        warm_futures[group.key] = client.submit(
-            execute_warmup,
-            group.config,
-            str(folder(group)),
-            threads=threads,
-            data_root=root,
-            pure=False,
-            priority=10,
-        )
-    futures = {}
+        if group.source is None:
+            warm_futures[group.key] = client.submit(
+                execute_warmup,
+                group.config,
+                str(folder(group)),
+                threads=threads,
+                data_root=root,
+                pure=False,
+                priority=10,
+            )
+        else:
+            warm_futures[group.key] = submit(
+                group.source, group.config, checkpoint_dir=str(folder(group)), priority=10
+            )
     for h, config in todo:
         group = plan.assignment.get(h)
-        future = client.submit(
-            execute_trial,
-            config,
-            trial_fn=trial_fn,
-            threads=threads,
-            data_root=root,
-            resume_dir=None if group is None else str(folder(group)),
-            warmup=None if group is None else warm_futures[group.key],
-            pure=False,
-        )
-        futures[future] = h
-    left_in_group = {g.key: len(g.members) for g in plan.groups}
+        if group is None:
+            submit(h, config)
+        elif h != group.source:
+            submit(h, config, resume_dir=str(folder(group)), warmup=warm_futures[group.key])
+    left_in_group = {g.key: len(g.trials) for g in plan.groups}
     failed_in_group = dict.fromkeys(left_in_group, 0)
     warm_futures.clear()  # the trials hold them now; done ones can be released
 

@@ -3,24 +3,35 @@
 A trial with delay ``d`` trains with cross entropy for its first ``d`` epochs, whatever its
 loss. Trials that differ only in what happens from their delay on (the loss, its
 hyperparameters, the delay, the number of epochs, and the detection settings, which come
-after training) therefore share those epochs: one *warm-up* run trains cross entropy for
-``D = max(d)`` epochs, saving a checkpoint of every model after every epoch, and each
-trial starts from the checkpoint at its own delay. Everything goes through the protocol
-layer, so under ``cv`` each fold's model has its own warm-up checkpoints. Results are
-bitwise equal to running each trial alone (``robustloss.train``'s ``resume_from``
-contract; tested on CPU fp32).
+after training) therefore share those epochs: one *warm-up* trains cross entropy for at
+least ``D = max(d)`` epochs, saving a checkpoint of every model after every epoch, and each
+delayed trial (a *member*) starts from the checkpoint at its own delay. Everything goes
+through the protocol layer, so under ``cv`` each fold's model has its own warm-up
+checkpoints. Results are bitwise equal to running each trial alone (``robustloss.train``'s
+``resume_from`` contract; tested on CPU fp32).
 
-Epoch accounting, per trial ``i`` with ``E_i`` epochs, delay ``d_i`` and ``m_i`` models
-(``folds`` under ``cv``, 1 ``in-sample``): alone ``sum_i m_i E_i``; shared
-``m D + sum_i m_i (E_i - d_i)`` for the members of a group. For the 9-point delay sweep
-``d = 0..8`` at ``E = 10`` that is ``(8 + 54) / 90 = 0.69`` of the epochs alone; for the
-paper's Figure 6 (Blurry and Piecewise-zero over the same delays) ``(8 + 108) / 180 = 0.64``.
+The warm-up of a group comes from, in this order of preference:
+
+1. a complete warm-up of ``>= D`` epochs already on disk (left by a stopped sweep): free;
+2. a plain cross-entropy trial of the group (``loss = "ce"``, ``>= D`` epochs): its first
+   ``D`` epochs are the warm-up's computation exactly (cross entropy, same seeds, same
+   folds), so it runs as a normal trial with checkpoints and *is* the warm-up: free too;
+3. a dedicated CE run of ``D`` epochs (:func:`warmup_config`), which costs ``D`` epochs per
+   model and so pays off only for two or more members.
+
+Epoch accounting, per trial ``i`` with ``E_i`` epochs, delay ``d_i`` and ``m`` models
+(``folds`` under ``cv``, 1 ``in-sample``): alone ``sum_i m E_i``; shared, a member costs
+``m (E_i - d_i)`` and a dedicated warm-up ``m D`` (a CE trial's epochs count once, as a
+trial). The 9-point delay sweep ``d = 0..8`` at ``E = 10`` costs ``(8 + 54) / 90 = 0.69``
+of its epochs alone with a dedicated warm-up, ``64 / 100 = 0.64`` with a CE trial beside it;
+the paper's Figure 6 (Blurry and Piecewise-zero over those delays, CE and Focal baselines)
+``128 / 200 = 0.64``.
 
 Only ``in-sample`` and ``cv`` share warm-ups: under ``paper-cv`` one model is carried
 across folds, so a fold's starting point depends on the loss of the folds before it.
-Checkpoints go to ``<warmup_dir>/<spec name>-<group key>/model-<k>/epoch-<e>.pt``; a
-``warmup.json`` marker written last says a warm-up is complete, so a restarted sweep reuses
-it. The folder is deleted once every trial of the group is done.
+Checkpoints go to ``<warmup_dir>/<spec name>-<group key>/model-<k>/epoch-<e>.pt``
+(:func:`warmup_folder`); a ``warmup.json`` marker written last says a warm-up is complete,
+so a restarted sweep reuses it. The folder is deleted once every trial of the group is done.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,7 +95,12 @@ def warmup_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class WarmupGroup:
-    """Trials (``members``, by hash) that share one ``epochs``-epoch CE warm-up."""
+    """Trials (``members``, by hash) that start from one warm-up of ``epochs`` epochs.
+
+    ``source``: the hash of the plain CE trial of the sweep that is the warm-up, or None
+    for a dedicated CE run; ``config``: what the warm-up runs (that trial's config, or
+    :func:`warmup_config`); ``reused``: a complete dedicated warm-up is already on disk.
+    """
 
     key: str
     config: dict[str, Any]
@@ -92,15 +108,37 @@ class WarmupGroup:
     members: tuple[str, ...]
     models: int
     member_delays: tuple[int, ...] = ()
+    source: str | None = None
+    reused: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``"trial"`` (a CE trial of the sweep), ``"on disk"`` or ``"run"`` (dedicated)."""
+        if self.source is not None:
+            return "trial"
+        return "on disk" if self.reused else "run"
+
+    @property
+    def trials(self) -> tuple[str, ...]:
+        """Every trial of the sweep in the group: the source trial (if any), then members."""
+        return self.members if self.source is None else (self.source, *self.members)
+
+    @property
+    def cost(self) -> int:
+        """Fold-epochs the warm-up adds to the sweep (only a dedicated run still to train)."""
+        return self.models * self.epochs if self.kind == "run" else 0
 
     @property
     def epochs_saved(self) -> int:
-        return self.models * (sum(self.member_delays) - self.epochs)
+        return self.models * sum(self.member_delays) - self.cost
 
 
 @dataclass
 class WarmupPlan:
-    """Which trials share which warm-up, and the epochs that costs."""
+    """Which trials share which warm-up, and the epochs that costs.
+
+    ``assignment`` maps every trial of a group (its source trial too) to the group.
+    """
 
     groups: list[WarmupGroup] = field(default_factory=list)
     assignment: dict[str, WarmupGroup] = field(default_factory=dict)
@@ -118,76 +156,97 @@ class WarmupPlan:
 
 
 def plan_warmups(
-    trials: Sequence[tuple[str, dict[str, Any]]], *, enabled: bool = True
+    trials: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    enabled: bool = True,
+    on_disk: Callable[[str], int] | None = None,
 ) -> WarmupPlan:
-    """Group ``(hash, config)`` trials into shared warm-ups.
+    """Group the ``(hash, config)`` trials still to run into shared warm-ups.
 
-    A group needs at least two trials with a delay > 0 on a shareable protocol; a lone
-    delayed trial trains its own warm-up (sharing would save nothing).
+    Trials of a shareable protocol with equal :func:`group_key` form a group: the members
+    are those with a loss other than CE and a delay > 0, ``D`` their largest delay. The
+    warm-up is, by preference (see the module docstring): a complete one on disk
+    (``on_disk(key)`` gives its epochs, 0 for none; it must reach ``D``), the first plain
+    CE trial of the group with ``epochs >= D``, or a dedicated CE run, which is planned only
+    for two or more members (for one it would save nothing).
     """
     plan = WarmupPlan()
     plan.epochs_alone = sum(trial_epochs(c) for _, c in trials)
     plan.epochs_shared = plan.epochs_alone
     if not enabled:
         return plan
-    candidates: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for h, config in trials:
-        if config.get("delay", 0) > 0 and config.get("protocol") in SHAREABLE_PROTOCOLS:
-            candidates.setdefault(group_key(config), []).append((h, config))
-    for key, members in candidates.items():
-        if len(members) < 2:
+        if config.get("protocol") in SHAREABLE_PROTOCOLS:
+            by_key.setdefault(group_key(config), []).append((h, config))
+    for key, group_trials in by_key.items():
+        members = [(h, c) for h, c in group_trials if c["loss"] != "ce" and c["delay"] > 0]
+        if not members:
             continue
         delays = tuple(int(c["delay"]) for _, c in members)
         epochs = max(delays)
+        reused = on_disk is not None and on_disk(key) >= epochs
+        ce_trials = [(h, c) for h, c in group_trials if c["loss"] == "ce" and c["epochs"] >= epochs]
+        if reused or not ce_trials:  # a dedicated warm-up, on disk already or to train
+            if not reused and len(members) < 2:
+                continue  # training it for one member would save nothing
+            source, config = None, warmup_config(members[0][1], epochs)
+        else:  # the group's CE trial is the warm-up
+            source, config = ce_trials[0]
         group = WarmupGroup(
             key=key,
-            config=warmup_config(members[0][1], epochs),
+            config=config,
             epochs=epochs,
             members=tuple(h for h, _ in members),
-            models=models_per_trial(members[0][1]),
+            models=models_per_trial(config),
             member_delays=delays,
+            source=source,
+            reused=reused,
         )
         plan.groups.append(group)
-        plan.assignment.update(dict.fromkeys(group.members, group))
+        plan.assignment.update(dict.fromkeys(group.trials, group))
         plan.epochs_shared -= group.epochs_saved
     return plan
 
 
-def _read_marker(folder: Path) -> dict[str, Any] | None:
+def warmup_folder(warmup_dir: str | os.PathLike[str], spec_name: str, key: str) -> Path:
+    """Where a group's checkpoints go: per spec, so two drivers never share one."""
+    return Path(warmup_dir) / f"{spec_name}-{key}"
+
+
+def warmup_epochs_on_disk(folder: str | os.PathLike[str]) -> int:
+    """Epochs of the complete warm-up in ``folder`` (its marker's), 0 if there is none."""
     try:
-        return json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+        return int(marker["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def warmup_complete(folder: str | os.PathLike[str], epochs: int) -> bool:
     """Whether ``folder`` holds a finished warm-up of at least ``epochs`` epochs."""
-    marker = _read_marker(Path(folder))
-    return marker is not None and int(marker.get("epochs", -1)) >= epochs
+    return warmup_epochs_on_disk(folder) >= epochs
 
 
 def run_warmup(
     config: dict[str, Any], checkpoint_dir: str | os.PathLike[str], *, quiet: bool = True
 ) -> dict[str, Any]:
-    """Train the CE warm-up ``config`` through the pipeline, checkpointing every epoch.
+    """Run ``config`` through the pipeline into a fresh ``checkpoint_dir``; return its summary.
 
-    Reuses a complete warm-up already in ``checkpoint_dir``; otherwise starts it afresh.
-    Returns ``{"epochs", "reused", "seconds"}``. Runs on a worker.
+    Every model is checkpointed after every epoch; the ``warmup.json`` marker (``epochs``:
+    all of them, the config) is written last, atomically, so it exists only for a complete
+    warm-up. ``config`` trains cross entropy throughout: a dedicated warm-up
+    (:func:`warmup_config`) or a plain CE trial of the sweep. Runs on a worker.
     """
     from robustloss.experiments.pipeline import RunConfig, run_experiment
 
     folder = Path(checkpoint_dir)
-    epochs = int(config["epochs"])
-    if warmup_complete(folder, epochs):
-        return {"epochs": epochs, "reused": True, "seconds": 0.0}
-    start = time.perf_counter()
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)  # an interrupted warm-up starts afresh
     folder.mkdir(parents=True, exist_ok=True)
-    run_experiment(RunConfig.from_dict(config), quiet=quiet, checkpoint_dir=folder)
-    marker = {"epochs": epochs, "config": config, "finished": time.time()}
-    # Atomic: the marker exists only once everything else is written.
+    summary = run_experiment(RunConfig.from_dict(config), quiet=quiet, checkpoint_dir=folder)
+    marker = {"epochs": int(config["epochs"]), "config": config, "finished": time.time()}
     atomic_write_text(folder / MARKER, json.dumps(marker, sort_keys=True, default=str))
-    return {"epochs": epochs, "reused": False, "seconds": time.perf_counter() - start}
+    return summary
 
 
 def execute_warmup(
@@ -197,19 +256,32 @@ def execute_warmup(
     threads: int | None = 1,
     data_root: str | None = None,
 ) -> dict[str, Any]:
-    """Worker entry point: :func:`run_warmup` as a plain record, never raising.
+    """Worker entry point of a dedicated warm-up, as a plain record, never raising.
 
-    ``{"status": "done"|"failed", "error": traceback text or None, ...}``; the trials that
-    depend on it fail with this error when it failed.
+    Reuses a complete warm-up of enough epochs in ``checkpoint_dir`` (a dedicated one, or a
+    CE trial's); otherwise :func:`run_warmup`. Returns ``{"status": "done"|"failed",
+    "error": traceback text or None, "worker", "epochs", "reused", "seconds"}``; the trials
+    that depend on it fail with this error when it failed.
     """
     from robustloss.experiments.sweep import prepare_worker, worker_name
 
+    start = time.perf_counter()
     try:
         config = prepare_worker(config, threads=threads, data_root=data_root)
-        info = run_warmup(config, checkpoint_dir)
+        epochs = int(config["epochs"])
+        reused = warmup_complete(checkpoint_dir, epochs)
+        if not reused:
+            run_warmup(config, checkpoint_dir)
     except Exception:
         return {"status": "failed", "error": traceback.format_exc(), "worker": worker_name()}
-    return {"status": "done", "error": None, "worker": worker_name(), **info}
+    return {
+        "status": "done",
+        "error": None,
+        "worker": worker_name(),
+        "epochs": epochs,
+        "reused": reused,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def remove_warmup(checkpoint_dir: str | os.PathLike[str]) -> None:
