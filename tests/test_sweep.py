@@ -363,6 +363,12 @@ def test_a_complete_warmup_is_reused(tmp_path):
     ]
     again = execute_warmup(group.config, str(folder), threads=1)
     assert again["status"] == "done" and again["reused"] is True
+    # Keeping only the delays the members need; a later need outside them trains again.
+    pruned = execute_warmup(group.config, str(tmp_path / "p"), keep=[2], threads=1)
+    assert pruned["status"] == "done", pruned.get("error")
+    assert [p.name for p in (tmp_path / "p" / "model-0").glob("epoch-*.pt")] == ["epoch-002.pt"]
+    assert execute_warmup(group.config, str(tmp_path / "p"), keep=[2], threads=1)["reused"]
+    assert not execute_warmup(group.config, str(tmp_path / "p"), keep=[1], threads=1)["reused"]
     (folder / "warmup.json").unlink()  # an interrupted warm-up is trained again
     assert execute_warmup(group.config, str(folder), threads=1)["reused"] is False
 

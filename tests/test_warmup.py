@@ -123,13 +123,15 @@ def test_warmup_source_preference_and_fallbacks():
     # A complete warm-up of enough epochs on disk beats both, and costs nothing.
     trials = _trials(BASE + CE + PZ6)
     key = group_key(trials[1][1])
-    plan = plan_warmups(trials, on_disk={key: 6}.get)
+    plan = plan_warmups(trials, on_disk={key: frozenset({6})}.get)
     [group] = plan.groups
     assert (group.kind, group.source, group.cost) == ("on disk", None, 0)
     assert plan.epochs_shared == 50 + 5 * 4
     assert trials[0][0] not in plan.assignment  # the CE trial runs as a plain trial
-    assert plan_warmups(trials, on_disk={key: 5}.get).groups[0].kind == "trial"
-    assert plan_warmups(_trials(BASE + PZ6), on_disk={key: 8}.get).groups[0].kind == "on disk"
+    # On disk but without a checkpoint at the delay 6 (kept for other delays): not usable.
+    assert plan_warmups(trials, on_disk={key: frozenset({5, 8})}.get).groups[0].kind == "trial"
+    on_disk = {key: frozenset(range(1, 9))}.get
+    assert plan_warmups(_trials(BASE + PZ6), on_disk=on_disk).groups[0].kind == "on disk"
     # paper-cv carries one model across folds: nothing is shared, CE trial or not.
     carried = BASE.replace('"cv"', '"paper-cv"') + CE + PZ6
     assert plan_warmups(_trials(carried)).groups == []
@@ -210,8 +212,12 @@ def test_resumed_sweep_whose_ce_trial_is_done(tmp_path, client, left_on_disk):
     ce_config = spec.trials()[0]
     folder = warmup_folder(warm, spec.name, group_key(ce_config))
     if left_on_disk:  # what the CE trial's worker wrote (sweep.run_trial with checkpoints)
-        run_warmup({**ce_config, "threads": 1}, folder)
+        run_warmup({**ce_config, "threads": 1}, folder, keep=[1, 2])
         assert (folder / MARKER).is_file()
+        # Only the checkpoints at the delays stay: 2 of 4 epochs, per fold model.
+        assert sorted(p.name for p in (folder / "model-0").glob("epoch-*.pt")) == [
+            "epoch-001.pt", "epoch-002.pt"
+        ]
     resumed = run_sweep(spec, db_path=db, client=client, progress=False, warmup_dir=warm,
                         threads=1)
     assert (resumed.skipped, resumed.done, resumed.failed) == (1, 2, 0), resumed.failures

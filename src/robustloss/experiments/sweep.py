@@ -100,18 +100,22 @@ def prepare_worker(
 
 
 def run_trial(
-    config: dict[str, Any], *, resume_dir: str | None = None, checkpoint_dir: str | None = None
+    config: dict[str, Any],
+    *,
+    resume_dir: str | None = None,
+    checkpoint_dir: str | None = None,
+    keep: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The default trial: :func:`~robustloss.experiments.pipeline.run_experiment`'s summary.
 
     With ``resume_dir`` every model starts from its shared warm-up checkpoint; with
-    ``checkpoint_dir`` this (plain CE) trial is a shared warm-up itself
-    (:func:`~robustloss.experiments.warmup.run_warmup`).
+    ``checkpoint_dir`` this (plain CE) trial is a shared warm-up itself, keeping the
+    checkpoints of the epochs in ``keep`` (:func:`~robustloss.experiments.warmup.run_warmup`).
     """
     from robustloss.experiments.pipeline import RunConfig, run_experiment
 
     if checkpoint_dir is not None:
-        return run_warmup(config, checkpoint_dir)
+        return run_warmup(config, checkpoint_dir, keep=keep)
     kwargs: dict[str, Any] = {} if resume_dir is None else {"resume_dir": resume_dir}
     return run_experiment(RunConfig.from_dict(config), quiet=True, **kwargs)
 
@@ -124,12 +128,13 @@ def execute_trial(
     data_root: str | None = None,
     resume_dir: str | None = None,
     checkpoint_dir: str | None = None,
+    keep: Sequence[int] | None = None,
     warmup: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Worker entry point: run one trial and return a plain record, never raising.
 
-    ``trial_fn(config, **kw) -> summary dict`` (default :func:`run_trial`; ``resume_dir``
-    and ``checkpoint_dir`` are passed only when set). ``warmup`` is the record of the
+    ``trial_fn(config, **kw) -> summary dict`` (default :func:`run_trial`; ``resume_dir``,
+    ``checkpoint_dir`` and ``keep`` are passed only when set). ``warmup`` is the record of the
     shared warm-up this trial depends on (Dask passes the result of its task: a dedicated
     warm-up's or the source trial's record). See :func:`prepare_worker` for ``threads`` and
     ``data_root``.
@@ -146,7 +151,7 @@ def execute_trial(
                                f"{warmup.get('error')}")
         config = prepare_worker(config, threads=threads, data_root=data_root)
         fn = trial_fn or run_trial
-        folders = {"resume_dir": resume_dir, "checkpoint_dir": checkpoint_dir}
+        folders = {"resume_dir": resume_dir, "checkpoint_dir": checkpoint_dir, "keep": keep}
         record["summary"] = fn(config, **{k: v for k, v in folders.items() if v is not None})
         record["status"] = "done"
     except Exception:
@@ -332,7 +337,7 @@ def run_sweep(
 
     skip = {"done"} if retry_failed else {"done", "failed"}
 
-    def on_disk(key: str) -> int:  # a warm-up left complete by an earlier run of this spec
+    def on_disk(key: str) -> frozenset[int]:  # a complete warm-up left by an earlier run
         return warmup_epochs_on_disk(warmup_folder(warmup_dir, spec.name, key))
 
     def plan_for(status: dict[str, str]) -> tuple[list[tuple[str, dict[str, Any]]], WarmupPlan]:
@@ -455,6 +460,7 @@ def _run(
                 execute_warmup,
                 group.config,
                 str(folder(group)),
+                keep=group.kept_epochs,
                 threads=threads,
                 data_root=root,
                 pure=False,
@@ -462,7 +468,11 @@ def _run(
             )
         else:
             warm_futures[group.key] = submit(
-                group.source, group.config, checkpoint_dir=str(folder(group)), priority=10
+                group.source,
+                group.config,
+                checkpoint_dir=str(folder(group)),
+                keep=group.kept_epochs,
+                priority=10,
             )
     for h, config in todo:
         group = plan.assignment.get(h)

@@ -42,7 +42,7 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,12 @@ class WarmupGroup:
         return "on disk" if self.reused else "run"
 
     @property
+    def kept_epochs(self) -> tuple[int, ...]:
+        """The checkpoints the members start from (after this many epochs): all that the
+        warm-up keeps on disk."""
+        return tuple(sorted(set(self.member_delays)))
+
+    @property
     def trials(self) -> tuple[str, ...]:
         """Every trial of the sweep in the group: the source trial (if any), then members."""
         return self.members if self.source is None else (self.source, *self.members)
@@ -159,16 +165,16 @@ def plan_warmups(
     trials: Sequence[tuple[str, dict[str, Any]]],
     *,
     enabled: bool = True,
-    on_disk: Callable[[str], int] | None = None,
+    on_disk: Callable[[str], frozenset[int]] | None = None,
 ) -> WarmupPlan:
     """Group the ``(hash, config)`` trials still to run into shared warm-ups.
 
     Trials of a shareable protocol with equal :func:`group_key` form a group: the members
     are those with a loss other than CE and a delay > 0, ``D`` their largest delay. The
     warm-up is, by preference (see the module docstring): a complete one on disk
-    (``on_disk(key)`` gives its epochs, 0 for none; it must reach ``D``), the first plain
-    CE trial of the group with ``epochs >= D``, or a dedicated CE run, which is planned only
-    for two or more members (for one it would save nothing).
+    (``on_disk(key)`` gives the epochs whose checkpoints it kept; every member's delay must be
+    among them), the first plain CE trial of the group with ``epochs >= D``, or a dedicated
+    CE run, which is planned only for two or more members (for one it would save nothing).
     """
     plan = WarmupPlan()
     plan.epochs_alone = sum(trial_epochs(c) for _, c in trials)
@@ -185,7 +191,7 @@ def plan_warmups(
             continue
         delays = tuple(int(c["delay"]) for _, c in members)
         epochs = max(delays)
-        reused = on_disk is not None and on_disk(key) >= epochs
+        reused = on_disk is not None and set(delays) <= on_disk(key)
         ce_trials = [(h, c) for h, c in group_trials if c["loss"] == "ce" and c["epochs"] >= epochs]
         if reused or not ce_trials:  # a dedicated warm-up, on disk already or to train
             if not reused and len(members) < 2:
@@ -214,37 +220,55 @@ def warmup_folder(warmup_dir: str | os.PathLike[str], spec_name: str, key: str) 
     return Path(warmup_dir) / f"{spec_name}-{key}"
 
 
-def warmup_epochs_on_disk(folder: str | os.PathLike[str]) -> int:
-    """Epochs of the complete warm-up in ``folder`` (its marker's), 0 if there is none."""
+def warmup_epochs_on_disk(folder: str | os.PathLike[str]) -> frozenset[int]:
+    """The epochs whose checkpoints the complete warm-up in ``folder`` kept (its marker's);
+    empty if there is no complete warm-up."""
     try:
         marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-        return int(marker["epochs"])
+        kept = marker.get("kept")
+        epochs = int(marker["epochs"])
+        return frozenset(range(1, epochs + 1) if kept is None else map(int, kept))
     except (OSError, ValueError, KeyError, TypeError):
-        return 0
+        return frozenset()
 
 
-def warmup_complete(folder: str | os.PathLike[str], epochs: int) -> bool:
-    """Whether ``folder`` holds a finished warm-up of at least ``epochs`` epochs."""
-    return warmup_epochs_on_disk(folder) >= epochs
+def warmup_complete(folder: str | os.PathLike[str], delays: Iterable[int]) -> bool:
+    """Whether ``folder`` holds a finished warm-up with a checkpoint at every one of
+    ``delays``."""
+    return set(delays) <= warmup_epochs_on_disk(folder)
 
 
 def run_warmup(
-    config: dict[str, Any], checkpoint_dir: str | os.PathLike[str], *, quiet: bool = True
+    config: dict[str, Any],
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    keep: Iterable[int] | None = None,
+    quiet: bool = True,
 ) -> dict[str, Any]:
     """Run ``config`` through the pipeline into a fresh ``checkpoint_dir``; return its summary.
 
-    Every model is checkpointed after every epoch; the ``warmup.json`` marker (``epochs``:
-    all of them, the config) is written last, atomically, so it exists only for a complete
-    warm-up. ``config`` trains cross entropy throughout: a dedicated warm-up
-    (:func:`warmup_config`) or a plain CE trial of the sweep. Runs on a worker.
+    Every model is checkpointed after every epoch while it trains; then only the epochs in
+    ``keep`` (the group's delays; None keeps all) stay on disk: a paper-cnn checkpoint with
+    its Adam state is about 14 MB a model, so a 5-fold, 10-epoch warm-up would otherwise
+    hold about 700 MB. The ``warmup.json`` marker (``epochs``, ``kept``, the config) is
+    written last, atomically, so it exists only for a complete warm-up. ``config`` trains
+    cross entropy throughout: a dedicated warm-up (:func:`warmup_config`) or a plain CE
+    trial of the sweep. Runs on a worker.
     """
     from robustloss.experiments.pipeline import RunConfig, run_experiment
+    from robustloss.train.checkpoint import checkpoint_path
 
     folder = Path(checkpoint_dir)
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted warm-up starts afresh
     folder.mkdir(parents=True, exist_ok=True)
     summary = run_experiment(RunConfig.from_dict(config), quiet=quiet, checkpoint_dir=folder)
-    marker = {"epochs": int(config["epochs"]), "config": config, "finished": time.time()}
+    epochs = int(config["epochs"])
+    kept = sorted(set(range(1, epochs + 1) if keep is None else map(int, keep)))
+    for model_dir in folder.glob("model-*"):
+        for epoch in range(1, epochs + 1):
+            if epoch not in kept:
+                checkpoint_path(model_dir, epoch).unlink(missing_ok=True)
+    marker = {"epochs": epochs, "kept": kept, "config": config, "finished": time.time()}
     atomic_write_text(folder / MARKER, json.dumps(marker, sort_keys=True, default=str))
     return summary
 
@@ -253,6 +277,7 @@ def execute_warmup(
     config: dict[str, Any],
     checkpoint_dir: str,
     *,
+    keep: Sequence[int] | None = None,
     threads: int | None = 1,
     data_root: str | None = None,
 ) -> dict[str, Any]:
@@ -269,9 +294,10 @@ def execute_warmup(
     try:
         config = prepare_worker(config, threads=threads, data_root=data_root)
         epochs = int(config["epochs"])
-        reused = warmup_complete(checkpoint_dir, epochs)
+        needed = range(1, epochs + 1) if keep is None else keep
+        reused = warmup_complete(checkpoint_dir, needed)
         if not reused:
-            run_warmup(config, checkpoint_dir)
+            run_warmup(config, checkpoint_dir, keep=keep)
     except Exception:
         return {"status": "failed", "error": traceback.format_exc(), "worker": worker_name()}
     return {
