@@ -232,3 +232,15 @@ def test_detect_with_an_explicit_loss_drops_the_blurry_defaults(tmp_path, capsys
     assert main(argv) == 0
     cfg = json.loads(capsys.readouterr().out)["config"]
     assert (cfg["loss"], cfg["gamma"], cfg["protocol"]) == ("ce", None, "cv")
+
+
+def test_fast_cpu_setting_reaches_the_training_config(tmp_path, npz, capsys):
+    out = tmp_path / "fast"
+    argv = ["run", "--data", str(npz), *TINY, "--epochs", "1", "--precision", "bf16",
+            "--channels-last", "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["channels_last"] is True
+    train_config = json.loads((out / "config.json").read_text())["train_config"]
+    assert train_config["channels_last"] is True and train_config["precision"] == "bf16"
+    assert np.isfinite(np.load(out / "pred_probs.npy")).all()

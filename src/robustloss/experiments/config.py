@@ -138,6 +138,7 @@ class RunConfig:
     method: str = "both"  # cleanlab filter_by; the paper's choice (not cleanlab's default)
     rank_by: str = "self_confidence"
     precision: str = "fp32"
+    channels_last: bool = False  # with precision "bf16": the fastest CPU setting (README)
     device: str = "auto"
     scaling: str = "standardize"
     model: str = "paper-cnn"
@@ -176,6 +177,11 @@ class RunConfig:
                     f"{_where(key)} does not belong to loss {self.loss!r}; "
                     f"its hyperparameters: {takes}"
                 )
+        if not isinstance(self.channels_last, bool):
+            raise ValueError(
+                f"Expected {_where('channels_last')} to be true or false, "
+                f"but got {self.channels_last!r}"
+            )
         if self.detach_weight is not None and not isinstance(self.detach_weight, bool):
             raise ValueError(
                 f"Expected {_where('detach_weight')} to be true or false, "

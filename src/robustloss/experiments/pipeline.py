@@ -203,6 +203,7 @@ def train_config_for(cfg: RunConfig) -> TrainConfig:
         scaling=cfg.scaling,
         device=cfg.device,
         precision=cfg.precision,
+        channels_last=cfg.channels_last,
         threads=cfg.threads,
         model=cfg.model,
     )
