@@ -147,6 +147,18 @@ def test_bundled_specs_load_and_expand():
     assert counts["paper-table1"] == 4 * 4 * 3  # 4 rows x {CE, FL, BL, PZ} x 3 seeds
     assert counts["paper-fig5"] == (2 + 10 + 7) * 3
     assert counts["paper-fig6"] == (2 + 9 + 9) * 3
+    assert counts["peer-losses"] == 2 * 10 * 3  # 2 datasets x 10 loss settings x 3 seeds
+
+
+def test_peer_losses_pairs_detached_blurry_with_gce_of_the_same_exponent():
+    trials = load_spec("peer-losses").trials()
+    settings = {(t["loss"], t["gamma"], t["q"], t["detach_weight"]) for t in trials}
+    assert ("blurry", 0.4, None, None) in settings  # detached: the default
+    assert ("blurry", 0.4, None, False) in settings  # the literal formula
+    assert ("gce", None, 0.4, None) in settings  # the same gradient as detached blurry
+    assert {t["loss"] for t in trials} == {
+        "ce", "focal", "blurry", "pz", "gce", "mae", "sce", "nce+rce"
+    }
 
 
 def test_paper_table1_uses_the_papers_best_settings():
