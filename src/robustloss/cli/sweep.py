@@ -276,7 +276,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "reproduce",
         help="run the paper's Table 1 grid (or --quick) and write its report",
-        description="robustloss sweep paper-table1 (48 trials, about 14 hours on 2 CPU cores; "
+        description="robustloss sweep paper-table1 (48 trials, 11-14 hours on 2 CPU cores; "
         "resumable) or, with --quick, the few-minute quick spec; then robustloss report.",
     )
     p.add_argument("--quick", action="store_true",
