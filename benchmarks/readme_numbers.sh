@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures every number the README reports, one job at a time (two trainings at once on
 # 2 cores thrash). Results land in runs/readme/; the README quotes them with these commands.
-# Full run on a 2-core CPU: about an hour. Usage: benchmarks/readme_numbers.sh [STEP...]
+# Full run on a 2-core CPU: about an hour and a half. Usage: benchmarks/readme_numbers.sh [STEP...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RL=.venv/bin/robustloss
@@ -9,7 +9,8 @@ PY=.venv/bin/python
 OUT=runs/readme
 mkdir -p "$OUT"
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(insample-blurry insample-ce bench-losses bench-train cv-blurry cv-ce overfit quick)
+[ ${#steps[@]} -gt 0 ] || steps=(insample-blurry insample-ce bench-losses bench-train cv-blurry cv-ce overfit quick
+                               insample-gce precision-seeds)
 
 timed() {  # timed NAME CMD... : stdout to $OUT/NAME.json (or .txt), wall time to $OUT/NAME.time
     local name=$1; shift
@@ -29,6 +30,19 @@ for step in "${steps[@]}"; do
                         --protocol cv --out "$OUT/cv-blurry" --overwrite --json ;;
     cv-ce)           timed cv-ce $RL run --dataset mnist --noise 0.2 --loss ce \
                         --protocol cv --out "$OUT/cv-ce" --overwrite --json ;;
+    insample-gce)    timed insample-gce $RL run --dataset mnist --noise 0.2 --loss gce --q 0.4 \
+                        --protocol in-sample --out "$OUT/insample-gce" --overwrite --json ;;
+    precision-seeds) # Blurry in-sample, fp32 vs bf16 + channels-last, over seeds 0-2
+                     for seed in 0 1 2; do
+                         for prec in fp32 bf16; do
+                             name=precision-$prec-seed$seed
+                             [ "$prec$seed" = fp320 ] && { cp "$OUT/insample-blurry.out" "$OUT/$name.out"; continue; }
+                             extra=(); [ $prec = bf16 ] && extra=(--precision bf16 --channels-last)
+                             timed $name $RL run --dataset mnist --noise 0.2 --loss blurry --gamma 0.4 \
+                                 --protocol in-sample --seed $seed "${extra[@]}" \
+                                 --out "$OUT/$name" --overwrite --json
+                         done
+                     done ;;
     bench-losses)    timed bench-losses $PY benchmarks/bench_losses.py --threads 1 ;;
     bench-train)     timed bench-train $PY benchmarks/train_throughput.py --samples 4096 --rounds 3 --threads 2 ;;
     overfit)         timed overfit $RL overfit-point --dataset mnist --epochs 15 --json ;;
