@@ -14,21 +14,10 @@ from PIL import Image
 import robustloss.cli as cli
 from robustloss.cli import run as run_cli
 from robustloss.experiments.config import PRESETS
+from synthetic import synthetic_images
 
 TINY = ["--model", "tiny", "--epochs", "2", "--batch-size", "32", "--lr", "0.01",
         "--threads", "1", "--device", "cpu"]  # fmt: skip
-
-
-def synthetic_images(n: int, seed: int, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable 28x28 uint8 images: class c is a bright 8x8 block at a class position."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % k
-    rng.shuffle(labels)
-    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        r, col = 2 + 8 * c + rng.integers(-1, 2), 2 + 8 * c + rng.integers(-1, 2)
-        images[i, r : r + 8, col : col + 8] = 220
-    return images, labels.astype(np.int64)
 
 
 @pytest.fixture(autouse=True)

@@ -17,20 +17,9 @@ from robustloss.detect import find_label_errors
 from robustloss.experiments import pipeline, protocols
 from robustloss.experiments.config import PRESETS, RunConfig, config_hash
 from robustloss.experiments.pipeline import detect_own_data, run_experiment
+from synthetic import synthetic_images
 
 CLASS_NAMES = ["top-left", "centre", "bottom-right"]
-
-
-def synthetic_images(n: int, seed: int, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable 28x28 uint8 images: class c is a bright 8x8 block at a class position."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % k
-    rng.shuffle(labels)
-    images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        r, col = 2 + 8 * c + rng.integers(-1, 2), 2 + 8 * c + rng.integers(-1, 2)
-        images[i, r : r + 8, col : col + 8] = 220
-    return images, labels.astype(np.int64)
 
 
 def write_npz(path: Path, n: int = 240, seed: int = 0) -> Path:

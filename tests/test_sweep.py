@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from robustloss.experiments.executors import close_client, make_client
@@ -28,6 +27,7 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 from sweep_fakes import fake_summary, fake_trial  # noqa: E402
+from synthetic import tiny_npz as _tiny_npz  # noqa: E402
 
 GRID = """
 dataset = "mnist"
@@ -293,16 +293,6 @@ loss = "pz"
 cutoff = 0.1
 delay = [0, 1, 3]
 """
-
-
-def _tiny_npz(path: Path) -> Path:
-    """240 12x12 images of 4 classes: a noisy prototype per class (learnable in an epoch)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(240) % 4
-    prototypes = rng.integers(0, 256, size=(4, 12, 12))
-    images = prototypes[labels] * 0.6 + rng.integers(0, 100, size=(240, 12, 12))
-    np.savez(path, images=np.clip(images, 0, 255).astype(np.uint8), labels=labels)
-    return path
 
 
 def _outcomes(db: Path) -> dict[str, tuple]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from robustloss.experiments.executors import close_client, make_client
@@ -20,6 +19,7 @@ from robustloss.experiments.warmup import (
     run_warmup,
     warmup_folder,
 )
+from synthetic import tiny_npz as _tiny_npz
 
 SPEC = """
 data = "{npz}"
@@ -49,16 +49,6 @@ TIMING = ("seconds", "samples_per_s")
 def _spec(npz: Path, *, protocol: str = "in-sample", delays: list[int] | None = None):
     delayed = "" if delays is None else PZ.format(delays=delays)
     return parse_spec(SPEC.format(npz=npz, protocol=protocol, delayed=delayed))
-
-
-def _tiny_npz(path: Path) -> Path:
-    """240 12x12 images of 4 classes: a noisy prototype per class (learnable in an epoch)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(240) % 4
-    prototypes = rng.integers(0, 256, size=(4, 12, 12))
-    images = prototypes[labels] * 0.6 + rng.integers(0, 100, size=(240, 12, 12))
-    np.savez(path, images=np.clip(images, 0, 255).astype(np.uint8), labels=labels)
-    return path
 
 
 def _results(db: Path) -> dict[str, tuple[dict, list[dict]]]:
