@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 import socket
 import sqlite3
@@ -36,6 +35,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from robustloss._io import json_text
 
 SCHEMA_VERSION = 1
 STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
@@ -100,19 +101,7 @@ CREATE TABLE IF NOT EXISTS runs (
 
 def _json(value: Any) -> str:
     """JSON that always parses back: NaN/inf (e.g. an empty run's F1) become null."""
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if hasattr(v, "item") and callable(v.item):  # numpy / torch scalars
-            return clean(v.item())
-        return v
-
-    return json.dumps(clean(value), sort_keys=True, default=str)
+    return json_text(value, sort_keys=True)
 
 
 def history_rows(history: Any) -> list[tuple[int, int, dict[str, Any]]]:
