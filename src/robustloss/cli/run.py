@@ -191,7 +191,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: ``robustloss detect``'s defaults where ``run``'s differ: the robust loss this package is
 #: about, and out-of-sample probabilities (there is no known corruption to score against, so
 #: the safer protocol is worth its cost). An explicit ``--loss`` drops the loss defaults.
-DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv", "loss": "blurry", "gamma": 0.4}
+DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv"}
+DETECT_LOSS_DEFAULTS: dict[str, Any] = {"loss": "blurry", "gamma": 0.4}
 
 
 def settings_from_args(
@@ -225,9 +226,7 @@ def _execute(args: argparse.Namespace, command: str) -> dict[str, Any]:
         cfg = RunConfig.from_dict(
             settings_from_args(
                 args,
-                defaults=DETECT_DEFAULTS
-                if args.loss is None
-                else {k: v for k, v in DETECT_DEFAULTS.items() if k not in ("loss", "gamma")},
+                defaults=DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {}),
             )
             | {"noise": 0.0}
         )
