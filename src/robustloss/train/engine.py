@@ -379,6 +379,9 @@ def _fit(cfg, data, device, *, model, ckpt, fingerprint, checkpoint_dir, quiet) 
         if isinstance(criterion, ScheduledLoss):
             criterion.set_epoch(epoch)
             in_warmup = criterion.in_warmup
+        # Samples below the PZ cutoff are counted only while PZ is in use: a CE warm-up epoch
+        # is then the same record whether it belongs to this run or to a shared warm-up.
+        epoch_cutoff = None if in_warmup else cutoff
         sums = _run_epoch(
             clf,
             optimizer,
@@ -390,9 +393,7 @@ def _fit(cfg, data, device, *, model, ckpt, fingerprint, checkpoint_dir, quiet) 
             perm_gen,
             batch_size=cfg.batch_size,
             autocast_dtype=autocast_dtype,
-            # Counted only while PZ is in use: a CE warm-up epoch is the same computation
-            # whether it belongs to this run or to a shared warm-up (bitwise equal history).
-            cutoff=None if in_warmup else cutoff,
+            cutoff=epoch_cutoff,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             show=show,
         )
@@ -404,7 +405,7 @@ def _fit(cfg, data, device, *, model, ckpt, fingerprint, checkpoint_dir, quiet) 
             "train_loss": sums["loss"] / n,
             "train_acc": sums["correct"] / n,
             "train_acc_true": None if y_true is None else sums["correct_true"] / n,
-            "frac_below_cutoff": None if cutoff is None or in_warmup else sums["below"] / n,
+            "frac_below_cutoff": None if epoch_cutoff is None else sums["below"] / n,
             "test_loss": None,
             "test_acc": None,
         }
