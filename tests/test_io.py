@@ -44,3 +44,19 @@ def test_json_text_is_strict_json():
     text = json_text(obj)
     assert json.loads(text) == {"nan": None, "inf": None, "n": 3, "a": [0.5, None], "p": "/x/y"}
 
+
+
+def test_write_csv_header_missing_none_nan_and_extra_keys(tmp_path):
+    import csv
+
+    from robustloss._io import write_csv
+
+    path = write_csv(
+        tmp_path / "t.csv",
+        [{"a": 1, "b": None, "extra": "x"}, {"a": float("nan"), "b": 0.1}, {}],
+        ["a", "b"],
+    )
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows == [["a", "b"], ["1", ""], ["", "0.1"], ["", ""]]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left

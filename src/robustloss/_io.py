@@ -10,16 +10,24 @@ with ``open(..., "x")``, so the result gets the usual permissions from the umask
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "json_text", "save_figure"]
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "json_text",
+    "save_figure",
+    "write_csv",
+]
 
 
 @contextmanager
@@ -70,6 +78,32 @@ def save_figure(fig: Any, path: str | os.PathLike, *, dpi: float | None = None) 
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=dpi)
     return Path(path)
+
+
+def write_csv(
+    path: str | os.PathLike,
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+) -> Path:
+    """Write ``rows`` as a CSV file with a header of ``columns``, atomically; returns the path.
+
+    The one CSV writer of the package. Each row is read by column name; keys that are not in
+    ``columns`` are ignored, a missing key, ``None`` and NaN are written as an empty field,
+    and floats are written with ``str`` (the shortest text that reads back to the same
+    float64).
+    """
+    with atomic_open(path, "w") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_csv_field(row.get(c)) for c in columns])
+    return Path(path)
+
+
+def _csv_field(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
 
 
 def _finite(obj: Any) -> Any:
