@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -53,13 +54,16 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 __all__ = [
+    "CONFIG_LOSS_PARAMS",
     "LOSS_NAMES",
     "LOSS_PARAMS",
+    "LOSS_PARAM_SPECS",
     "REDUCTIONS",
     "BlurryLoss",
     "CrossEntropyLoss",
     "FocalLoss",
     "GCELoss",
+    "LossParam",
     "MAELoss",
     "NCERCELoss",
     "PiecewiseZeroLoss",
@@ -937,17 +941,53 @@ class NCERCELoss(_Loss):
 
 LOSS_NAMES: tuple[str, ...] = ("ce", "focal", "blurry", "pz", "gce", "mae", "sce", "nce+rce")
 
+@dataclass(frozen=True)
+class LossParam:
+    """One loss hyperparameter: the single place its name, type, help and owners live.
+
+    Attributes:
+        name: the keyword argument of the loss Modules (and the RunConfig field / CLI flag).
+        type: ``float`` or ``bool``.
+        help: one line for ``--help``.
+        losses: the loss names that accept it, in :data:`LOSS_NAMES` order.
+        config: whether runs expose it as a setting (RunConfig field, CLI flag, spec key);
+            ``log_zero`` is a library-only option.
+    """
+
+    name: str
+    type: type
+    help: str
+    losses: tuple[str, ...]
+    config: bool = True
+
+
+#: Every loss hyperparameter, in the order flags and config fields list them.
+LOSS_PARAM_SPECS: dict[str, LossParam] = {
+    p.name: p
+    for p in (
+        LossParam("gamma", float, "focal / blurry exponent (required for blurry)",
+                  ("focal", "blurry")),
+        LossParam("cutoff", float, "pz cutoff c in [0, 1) (required for pz)", ("pz",)),
+        LossParam("q", float, "gce exponent q in (0, 1]", ("gce",)),
+        LossParam("alpha", float, "sce / nce+rce weight of the first term", ("sce", "nce+rce")),
+        LossParam("beta", float, "sce / nce+rce weight of the reverse CE term",
+                  ("sce", "nce+rce")),
+        LossParam("detach_weight", bool,
+                  "focal / blurry: treat the weight as a constant (blurry's default: detached)",
+                  ("focal", "blurry")),
+        LossParam("log_zero", float, "sce / nce+rce: the value taken for log 0 in RCE",
+                  ("sce", "nce+rce"), config=False),
+    )
+}
+
 #: The hyperparameters each loss accepts (``reduction`` is accepted by all of them).
 LOSS_PARAMS: dict[str, tuple[str, ...]] = {
-    "ce": (),
-    "focal": ("gamma", "detach_weight"),
-    "blurry": ("gamma", "detach_weight"),
-    "pz": ("cutoff",),
-    "gce": ("q",),
-    "mae": (),
-    "sce": ("alpha", "beta", "log_zero"),
-    "nce+rce": ("alpha", "beta", "log_zero"),
+    name: tuple(p.name for p in LOSS_PARAM_SPECS.values() if name in p.losses)
+    for name in LOSS_NAMES
 }
+
+#: The hyperparameters a run exposes as settings (RunConfig fields, CLI flags, spec keys).
+CONFIG_LOSS_PARAMS: tuple[str, ...] = tuple(p.name for p in LOSS_PARAM_SPECS.values() if p.config)
 
 _LOSS_CLASSES: dict[str, type[_Loss]] = {
     "ce": CrossEntropyLoss,
