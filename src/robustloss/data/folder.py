@@ -128,38 +128,12 @@ def load_folder(
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    real_root = root.resolve()
-    class_dirs = sorted(
-        (e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".")),
-        key=lambda e: e.name,
-    )
-    if len(class_dirs) < 2:
-        found = ", ".join(e.name for e in class_dirs) or "none"
-        raise DataError(
-            f"{root}: found {len(class_dirs)} class subfolders ({found}), need at least 2 "
-            "(one subfolder of images per class)"
-        )
-    problems: list[str] = []
-    files: list[tuple[Path, int]] = []
-    for label, class_dir in enumerate(class_dirs):
-        found_files = _walk(class_dir, real_root, problems)
-        if not found_files and _inside(class_dir, real_root):
-            problems.append(f"{class_dir}: class folder has no image files")
-        files += [(f, label) for f in found_files]
-    arrays: list[np.ndarray] = []
-    for file, _ in files:
-        try:
-            arrays.append(_read_image(file))
-        except _UNREADABLE as exc:
-            problems.append(f"{file}: unreadable image ({type(exc).__name__}: {exc})")
+    class_dirs = _class_dirs(root)
+    problems: list[str] = []  # every problem found, reported together at the end
+    files = _list_images(class_dirs, root.resolve(), problems)
+    arrays = _read_images([file for file, _ in files], problems)
     if problems:
-        shown = problems[:_MAX_LISTED]
-        more = len(problems) - len(shown)
-        raise DataError(
-            f"{root}: {len(problems)} problem(s):\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more else "")
-        )
+        raise DataError(_problems_message(root, problems))
     if size is None:
         size = _most_common_size(arrays)
     rgb = any(a.ndim == 3 for a in arrays)
@@ -220,6 +194,55 @@ def _check_image_size(image_size) -> tuple[int, int] | None:
         return int(image_size[0]), int(image_size[1])
     raise ValueError(
         f"image_size must be a positive int or (height, width) of positive ints, got {image_size!r}"
+    )
+
+
+def _class_dirs(root: Path) -> list[Path]:
+    """The class subfolders of ``root``, sorted by name; at least two of them."""
+    class_dirs = sorted(
+        (e for e in root.iterdir() if e.is_dir() and not e.name.startswith(".")),
+        key=lambda e: e.name,
+    )
+    if len(class_dirs) < 2:
+        found = ", ".join(e.name for e in class_dirs) or "none"
+        raise DataError(
+            f"{root}: found {len(class_dirs)} class subfolders ({found}), need at least 2 "
+            "(one subfolder of images per class)"
+        )
+    return class_dirs
+
+
+def _list_images(
+    class_dirs: list[Path], real_root: Path, problems: list[str]
+) -> list[tuple[Path, int]]:
+    """Every image file with its label (the index of its class folder), class by class."""
+    files: list[tuple[Path, int]] = []
+    for label, class_dir in enumerate(class_dirs):
+        found_files = _walk(class_dir, real_root, problems)
+        if not found_files and _inside(class_dir, real_root):
+            problems.append(f"{class_dir}: class folder has no image files")
+        files += [(f, label) for f in found_files]
+    return files
+
+
+def _read_images(files: list[Path], problems: list[str]) -> list[np.ndarray]:
+    """Each readable file's pixels; each unreadable one becomes a problem."""
+    arrays: list[np.ndarray] = []
+    for file in files:
+        try:
+            arrays.append(_read_image(file))
+        except _UNREADABLE as exc:
+            problems.append(f"{file}: unreadable image ({type(exc).__name__}: {exc})")
+    return arrays
+
+
+def _problems_message(root: Path, problems: list[str]) -> str:
+    shown = problems[:_MAX_LISTED]
+    more = len(problems) - len(shown)
+    return (
+        f"{root}: {len(problems)} problem(s):\n  "
+        + "\n  ".join(shown)
+        + (f"\n  ... and {more} more" if more else "")
     )
 
 
