@@ -613,6 +613,78 @@ def test_modules_keyword_only():
 
 
 # --------------------------------------------------------------------------------------
+# validate_args: the target-value check (a device sync per call) can be switched off
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_validate_args_off_gives_identical_values_and_grads(name):
+    fn, kw = FUNCTIONALS[name]
+    x, t = _data(n=12, c=4, dtype=torch.float32)
+    for reduction in ("mean", "sum"):
+        checked = _grad(fn, x, t, reduction=reduction, **kw)
+        unchecked = _grad(fn, x, t, reduction=reduction, validate_args=False, **kw)
+        assert torch.equal(checked[0], unchecked[0])
+        assert torch.equal(checked[1], unchecked[1])
+    none = fn(x, t, reduction="none", validate_args=False, **kw)
+    assert torch.equal(none, fn(x, t, reduction="none", **kw))
+
+
+@pytest.mark.parametrize("name", L.LOSS_NAMES)
+def test_validate_args_off_modules_identical(name):
+    params, cls, _ = MAKE[name]
+    x, t = _data(n=12, c=4, dtype=torch.float32)
+    checked = _grad(L.make_loss(name, **params), x, t)
+    off = L.make_loss(name, validate_args=False, **params)
+    assert type(off) is cls and off.validate_args is False
+    assert "validate_args=False" in repr(off)
+    unchecked = _grad(off, x, t)
+    assert torch.equal(checked[0], unchecked[0]) and torch.equal(checked[1], unchecked[1])
+
+
+@pytest.fixture
+def value_checks(monkeypatch):
+    """Count calls of the per-call target-value check (``aminmax`` + ``int()``)."""
+    from robustloss.losses import _validation
+
+    calls = []
+    original = _validation._check_target_values
+
+    def counting(target, num_classes):
+        calls.append(num_classes)
+        return original(target, num_classes)
+
+    monkeypatch.setattr(_validation, "_check_target_values", counting)
+    return calls
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_validate_args_default_checks_values_and_raises(name, value_checks):
+    fn, kw = FUNCTIONALS[name]
+    with pytest.raises(ValueError, match=r"`target`.*\[0, 3\).*from 0 to 3"):
+        fn(X, torch.tensor([0, 1, 2, 3]), **kw)
+    assert value_checks == [3]
+    fn(X, TGT, validate_args=False, **kw)  # no value check ...
+    assert value_checks == [3]
+    with pytest.raises(ValueError, match=r"`target`.*torch.float32"):
+        fn(X, TGT.float(), validate_args=False, **kw)  # ... but dtypes and shapes still
+
+
+def test_validate_args_modules_and_schedule(value_checks):
+    x, t = _data(n=8, c=3)
+    L.BlurryLoss(gamma=0.4)(x, t)
+    assert len(value_checks) == 1
+    sched = L.ScheduledLoss(L.BlurryLoss(gamma=0.4, validate_args=False), delay=1)
+    assert sched.warmup.validate_args is False  # the default warm-up follows `main`
+    for epoch in (0, 1):
+        sched.set_epoch(epoch)
+        sched(x, t)
+    assert len(value_checks) == 1
+    with pytest.raises(ValueError, match="`validate_args`"):
+        L.CrossEntropyLoss(validate_args="no")
+
+
+# --------------------------------------------------------------------------------------
 # Modules, make_loss, LOSS_PARAMS
 # --------------------------------------------------------------------------------------
 
