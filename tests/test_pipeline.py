@@ -17,6 +17,7 @@ from robustloss.detect import find_label_errors
 from robustloss.experiments import pipeline, protocols
 from robustloss.experiments.config import PRESETS, RunConfig, config_hash
 from robustloss.experiments.pipeline import detect_own_data, run_experiment
+from robustloss.experiments.records import RunSummary
 from synthetic import synthetic_images
 
 CLASS_NAMES = ["top-left", "centre", "bottom-right"]
@@ -135,7 +136,7 @@ def test_paper_preset_is_the_authors_code():
 # ----- end to end: each protocol -----------------------------------------------------------
 
 
-def check_run_folder(out: Path, summary: dict) -> None:
+def check_run_folder(out: Path, summary: RunSummary) -> None:
     """Every number of the summary, recomputed from the files."""
     for name in (
         "config.json",
@@ -152,22 +153,22 @@ def check_run_folder(out: Path, summary: dict) -> None:
     corruption = json.loads((out / "corruption.json").read_text())
     probs = np.load(out / "pred_probs.npy")
     n = corruption["n"]
-    assert len(rows) == n == probs.shape[0] == summary["n"]
+    assert len(rows) == n == probs.shape[0] == summary.n
     assert sorted(int(r["index"]) for r in rows) == list(range(n))
 
     flagged = {int(r["index"]) for r in rows if r["flagged"] == "1"}
     corrupted = set(corruption["indices"])
     correct = len(flagged & corrupted)
-    assert summary["flagged"] == len(flagged)
-    assert summary["corrupted"] == len(corrupted) == corruption["count"]
-    assert summary["correct"] == correct
+    assert summary.flagged == len(flagged)
+    assert summary.corrupted == len(corrupted) == corruption["count"]
+    assert summary.correct == correct
     p = correct / len(flagged) if flagged else 0.0
     r = correct / len(corrupted) if corrupted else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     np.testing.assert_allclose(
-        [summary["precision"], summary["recall"], summary["f1"]], [p, r, f1], rtol=1e-12
+        [summary.precision, summary.recall, summary.f1], [p, r, f1], rtol=1e-12
     )
-    assert json.loads((out / "summary.json").read_text())["f1"] == summary["f1"]
+    assert json.loads((out / "summary.json").read_text())["f1"] == summary.f1
 
     by_index = {int(r["index"]): r for r in rows}
     given = np.array([int(by_index[i]["given_label"]) for i in range(n)])
@@ -182,7 +183,7 @@ def check_run_folder(out: Path, summary: dict) -> None:
         assert float(by_index[i]["p_given"]) == probs[i, given[i]]
         assert int(by_index[i]["suggested_label"]) == int(probs[i].argmax())
     # The flagged set and its order are find_label_errors on the stored probabilities.
-    cfg = summary["config"]
+    cfg = summary.config
     again = find_label_errors(given, probs, method=cfg["method"], rank_by=cfg["rank_by"])
     assert [int(r["index"]) for r in rows[: len(flagged)]] == again.tolist()
     assert [r["rank"] for r in rows] == [str(k) for k in range(1, n + 1)]
@@ -195,10 +196,10 @@ def test_run_experiment_each_protocol(tmp_path, npz, protocol):
         RunConfig.from_dict(tiny(data=str(npz), protocol=protocol, folds=3)), out, quiet=True
     )
     check_run_folder(out, summary)
-    assert summary["corrupted"] == round(0.2 * 240)
-    assert summary["flagged"] > 0 and summary["correct"] > 0  # it learned something
-    assert summary["test_acc"] is None  # an .npz has no test split
-    history = summary["history"]
+    assert summary.corrupted == round(0.2 * 240)
+    assert summary.flagged > 0 and summary.correct > 0  # it learned something
+    assert summary.test_acc is None  # an .npz has no test split
+    history = summary.history
     folds = 1 if protocol == "in-sample" else 3
     assert len(history) == folds * 3
     if protocol != "in-sample":
@@ -217,10 +218,10 @@ def test_run_on_a_dataset_reports_test_accuracy(tmp_path, fake_mnist):
         tiny(dataset="mnist", protocol="cv", folds=2), tmp_path / "r", quiet=True
     )
     assert ("mnist", "train") in fake_mnist and ("mnist", "test") in fake_mnist
-    assert len(summary["test_acc_per_model"]) == 2
-    assert summary["test_acc"] == pytest.approx(np.mean(summary["test_acc_per_model"]))
-    assert 0.5 < summary["test_acc"] <= 1.0  # the synthetic task is easy
-    assert summary["class_names"] == CLASS_NAMES
+    assert len(summary.test_acc_per_model) == 2
+    assert summary.test_acc == pytest.approx(np.mean(summary.test_acc_per_model))
+    assert 0.5 < summary.test_acc <= 1.0  # the synthetic task is easy
+    assert summary.class_names == CLASS_NAMES
     check_run_folder(tmp_path / "r", summary)
 
 
@@ -231,14 +232,14 @@ def test_same_config_same_result(tmp_path, npz):
     np.testing.assert_array_equal(
         np.load(tmp_path / "a" / "pred_probs.npy"), np.load(tmp_path / "b" / "pred_probs.npy")
     )
-    assert a["f1"] == b["f1"] and a["config_hash"] == b["config_hash"]
+    assert a.f1 == b.f1 and a.config_hash == b.config_hash
 
 
 def test_subset_is_stratified_and_deterministic(tmp_path, npz):
     s1 = run_experiment(tiny(data=str(npz), subset=90, epochs=1), tmp_path / "a", quiet=True)
     corruption = json.loads((tmp_path / "a" / "corruption.json").read_text())
     src = np.array(corruption["source_indices"])
-    assert s1["n"] == 90 and len(src) == 90 and np.all(np.diff(src) > 0)
+    assert s1.n == 90 and len(src) == 90 and np.all(np.diff(src) > 0)
     _, labels = synthetic_images(240, 0)
     np.testing.assert_array_equal(np.bincount(labels[src]), [30, 30, 30])
     run_experiment(tiny(data=str(npz), subset=90, epochs=1), tmp_path / "b", quiet=True)
@@ -260,7 +261,7 @@ def test_out_of_sample_protocols_never_ask_a_model_about_its_training_data(npz, 
         return original(config, imgs, labs, **kw)
 
     monkeypatch.setattr(protocols, "train", spy)
-    probs, info = protocols.predicted_probabilities(
+    result = protocols.predicted_probabilities(
         images,
         labels,
         pipeline.train_config_for(RunConfig.from_dict(tiny(data="x.npz"))),
@@ -270,9 +271,10 @@ def test_out_of_sample_protocols_never_ask_a_model_about_its_training_data(npz, 
         num_classes=3,
         quiet=True,
     )
+    probs = result.pred_probs
     assert probs.shape == (120, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
-    fold_of = info["fold_of"]
+    fold_of = result.fold_of
     for k, seen in enumerate(trained_on):
         held = {bytes(images[i]) for i in np.flatnonzero(fold_of == k)}
         assert held and not held & seen
@@ -348,7 +350,7 @@ def test_existing_runs_are_not_replaced_silently(tmp_path, npz):
     assert (out / "summary.json").read_text() == first  # untouched
     summary = run_experiment({**cfg, "seed": 1}, out, quiet=True, overwrite=True)
     assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 1
-    assert summary["config_hash"] != json.loads(first)["config_hash"]
+    assert summary.config_hash != json.loads(first)["config_hash"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "toy.npz"]
 
 
@@ -417,9 +419,9 @@ def test_detect_own_data_on_an_image_folder(tmp_path):
     misplaced = write_image_folder(folder)
     out = tmp_path / "det"
     summary = detect_own_data(folder, tiny(protocol="cv", folds=3, epochs=6), out, quiet=True)
-    assert summary["command"] == "detect"
-    assert set(summary["estimated_errors_per_class"]) == {"a", "b", "c"}
-    assert "precision" not in summary
+    assert summary.command == "detect"
+    assert set(summary.estimated_errors_per_class) == {"a", "b", "c"}
+    assert "precision" not in summary.to_dict()
     assert not (out / "corruption.json").exists()
     rows = read_csv(out / "detections.csv")
     assert "corrupted" not in rows[0] and "true_label" not in rows[0]
@@ -429,7 +431,7 @@ def test_detect_own_data_on_an_image_folder(tmp_path):
         assert Path(r["path"]).parent.name == r["given_class"]
         assert r["suggested_class"] in {"a", "b", "c"}
     flagged_paths = {r["path"] for r in rows if r["flagged"] == "1"}
-    assert summary["flagged"] == len(flagged_paths) > 0
+    assert summary.flagged == len(flagged_paths) > 0
     # The pictures filed under the wrong class are the top suspects, with the right suggestion.
     top = rows[: len(misplaced)]
     assert {r["path"] for r in top} == set(misplaced)
@@ -456,7 +458,7 @@ def test_shared_warmup_hook_is_bitwise_equal_to_running_alone(tmp_path, npz, pro
         np.load(tmp_path / "alone" / "pred_probs.npy"),
         np.load(tmp_path / "shared" / "pred_probs.npy"),
     )
-    assert alone["f1"] == shared["f1"]
+    assert alone.f1 == shared.f1
 
 
 def test_paper_cv_cannot_resume_from_a_shared_warmup(tmp_path, npz):
@@ -471,12 +473,12 @@ def test_test_accuracy_is_each_models_accuracy_on_the_test_split(protocol):
     images, labels = synthetic_images(120, 4)
     test_images, test_labels = synthetic_images(60, 6)
     config = pipeline.train_config_for(RunConfig.from_dict(tiny(data="x.npz", epochs=2)))
-    _, info = protocols.predicted_probabilities(
+    result = protocols.predicted_probabilities(
         images, labels, config, protocol=protocol, folds=2, num_classes=3,
         test=(test_images, test_labels), quiet=True,
     )  # fmt: skip
-    accs = info["test_acc_per_model"]
+    accs = result.test_acc_per_model
     assert len(accs) == (1 if protocol == "in-sample" else 2)
     # The last model (for paper-cv: the one model after the last fold) evaluated here:
-    probs = protocols.predict_proba(info["models"][-1], test_images)
+    probs = protocols.predict_proba(result.models[-1], test_images)
     assert accs[-1] == pytest.approx(np.mean(probs.argmax(axis=1) == test_labels))

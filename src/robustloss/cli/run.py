@@ -237,10 +237,10 @@ def _execute(args: argparse.Namespace, command: str) -> dict[str, Any]:
         if command == "run":
             return run_experiment(
                 cfg, out, quiet=args.quiet, overwrite=args.overwrite, finalize=_finalize
-            )
+            ).to_dict()
         return detect_own_data(
             cfg.data, cfg, out, quiet=args.quiet, overwrite=args.overwrite, finalize=_finalize
-        )
+        ).to_dict()
 
 
 def _paper_hint(summary: dict[str, Any]) -> str:

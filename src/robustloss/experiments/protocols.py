@@ -32,10 +32,18 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from robustloss.train import TrainConfig, predict_proba, train
+from robustloss.experiments.records import ProbabilityResult
+from robustloss.train import TrainConfig, TrainResult, predict_proba, train
 from robustloss.train.checkpoint import checkpoint_path
 
-__all__ = ["FOLD_STREAM", "SPLIT_STREAM", "derive_seed", "predicted_probabilities"]
+__all__ = [
+    "FOLD_STREAM",
+    "PROTOCOL_NOTES",
+    "SPLIT_STREAM",
+    "ProbabilityResult",
+    "derive_seed",
+    "predicted_probabilities",
+]
 
 #: Stream ids that keep derived seeds for different purposes apart.
 SPLIT_STREAM = 1
@@ -65,6 +73,21 @@ def _accuracy(model, images, labels) -> float:
     return float(np.mean(probs.argmax(axis=1) == np.asarray(labels)))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What every model of one protocol trains on (the arguments of
+    :func:`predicted_probabilities`, checked)."""
+
+    images: np.ndarray  # (N, H, W) or (N, H, W, C)
+    labels: np.ndarray  # (N,) given labels
+    num_classes: int
+    true_labels: np.ndarray | None  # (N,)
+    test: tuple[np.ndarray, np.ndarray] | None
+    quiet: bool
+    checkpoint_dir: Path | None
+    resume_dir: Path | None
+
+
 def predicted_probabilities(
     images: np.ndarray,
     labels: np.ndarray,
@@ -79,7 +102,7 @@ def predicted_probabilities(
     quiet: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_dir: str | os.PathLike | None = None,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> ProbabilityResult:
     """Train per ``protocol`` and return the predicted probabilities of every example.
 
     Args:
@@ -104,106 +127,166 @@ def predicted_probabilities(
             depend on each other. Ignored when ``delay == 0``.
 
     Returns:
-        ``(pred_probs, info)``: pred_probs (N, K) float64; info holds ``protocol``, ``note``,
-        ``folds`` (None for in-sample), ``fold_of`` ((N,) int64 fold that held each example
-        out, -1 for in-sample), ``histories`` (one per-epoch list per model), ``models``,
-        ``seeds`` (model seeds), ``split_seed``, ``test_acc_per_model`` (or None),
-        ``train_config`` (the first model's resolved training config) and ``environment``.
+        A :class:`~robustloss.experiments.records.ProbabilityResult`: ``pred_probs`` (N, K)
+        float64, ``fold_of`` ((N,) int64 fold that held each example out, -1 for in-sample),
+        the per-model ``histories``, ``models``, ``seeds`` and ``test_acc_per_model`` (or
+        None), ``split_seed``, the first model's ``train_config`` and ``environment``.
     """
+    labels = np.asarray(labels)
+    _validate(protocol, labels, folds=folds, resume_dir=resume_dir)
+    job = _Job(
+        images=images,
+        labels=labels,
+        num_classes=int(labels.max()) + 1 if num_classes is None else num_classes,
+        true_labels=None if true_labels is None else np.asarray(true_labels),
+        test=test,
+        quiet=quiet,
+        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
+        resume_dir=None if resume_dir is None else Path(resume_dir),
+    )
+    if protocol == "in-sample":
+        return _in_sample(job, train_config)
+    return _k_fold(job, train_config, protocol=protocol, folds=folds, seed=seed)
+
+
+def _validate(
+    protocol: str, labels: np.ndarray, *, folds: int, resume_dir: str | os.PathLike | None
+) -> None:
     if protocol not in PROTOCOL_NOTES:
         raise ValueError(
             f"Expected `protocol` to be one of {list(PROTOCOL_NOTES)}, but got {protocol!r}"
         )
-    labels = np.asarray(labels)
-    n = labels.shape[0]
-    if num_classes is None:
-        num_classes = int(labels.max()) + 1
     if resume_dir is not None and protocol == "paper-cv":
         raise ValueError(
             "resume_dir (a shared warm-up) does not apply to protocol 'paper-cv': its folds "
             "carry one model, so a fold's start depends on the loss of the folds before it"
         )
     if protocol != "in-sample":
+        n = labels.shape[0]
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
             raise ValueError(f"Expected `folds` to be an integer >= 2, but got {folds!r}")
         if folds > n:
             raise ValueError(f"Expected `folds` <= the number of examples ({n}), but got {folds}")
 
-    def fit(config: TrainConfig, idx: np.ndarray | None, k: int, model=None):
-        sel = slice(None) if idx is None else idx
-        extra: dict[str, Any] = {}
-        if checkpoint_dir is not None:
-            extra["checkpoint_dir"] = Path(checkpoint_dir) / f"model-{k}"
-        if resume_dir is not None and config.delay > 0:
-            start = checkpoint_path(Path(resume_dir) / f"model-{k}", config.delay)
-            if not start.is_file():
-                raise ValueError(f"resume_dir: no warm-up checkpoint {start}")
-            extra["resume_from"] = start
-        return train(
-            config,
-            images[sel],
-            labels[sel],
-            true_labels=None if true_labels is None else np.asarray(true_labels)[sel],
-            test_images=test[0] if (test is not None and protocol == "in-sample") else None,
-            test_labels=test[1] if (test is not None and protocol == "in-sample") else None,
-            num_classes=num_classes,
-            model=model,
-            quiet=quiet,
-            **extra,
-        )
 
-    info: dict[str, Any] = {
-        "protocol": protocol,
-        "note": PROTOCOL_NOTES[protocol],
-        "folds": None if protocol == "in-sample" else folds,
-        "split_seed": None,
-        "histories": [],
-        "models": [],
-        "seeds": [],
-        "test_acc_per_model": None if test is None else [],
-    }
+def _fit(
+    job: _Job,
+    config: TrainConfig,
+    idx: np.ndarray | None,
+    k: int,
+    *,
+    model=None,
+    test_per_epoch: bool = False,
+) -> TrainResult:
+    """Train model ``k`` on the examples ``idx`` (all if None), per ``job``."""
+    sel = slice(None) if idx is None else idx
+    extra: dict[str, Any] = {}
+    if job.checkpoint_dir is not None:
+        extra["checkpoint_dir"] = job.checkpoint_dir / f"model-{k}"
+    if job.resume_dir is not None and config.delay > 0:
+        start = checkpoint_path(job.resume_dir / f"model-{k}", config.delay)
+        if not start.is_file():
+            raise ValueError(f"resume_dir: no warm-up checkpoint {start}")
+        extra["resume_from"] = start
+    test = job.test if test_per_epoch else None
+    return train(
+        config,
+        job.images[sel],
+        job.labels[sel],
+        true_labels=None if job.true_labels is None else job.true_labels[sel],
+        test_images=None if test is None else test[0],
+        test_labels=None if test is None else test[1],
+        num_classes=job.num_classes,
+        model=model,
+        quiet=job.quiet,
+        **extra,
+    )
 
-    if protocol == "in-sample":
-        result = fit(train_config, None, 0)
-        pred_probs = predict_proba(result.model, images)
-        fold_of = np.full(n, -1, dtype=np.int64)
-        results = [result]
-        info["seeds"].append(train_config.seed)
-        if test is not None:  # evaluated by train() after the last epoch already
-            last = result.history[-1].get("test_acc") if result.history else None
-            acc = _accuracy(result.model, *test) if last is None else float(last)
-            info["test_acc_per_model"].append(acc)
+
+def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
+    """One model on all examples, asked about those same examples."""
+    result = _fit(job, train_config, None, 0, test_per_epoch=True)
+    pred_probs = predict_proba(result.model, job.images)
+    test_accs = None
+    if job.test is not None:  # evaluated by train() after the last epoch already
+        last = result.history[-1].get("test_acc") if result.history else None
+        test_accs = [_accuracy(result.model, *job.test) if last is None else float(last)]
+    n = job.labels.shape[0]
+    return _collect(
+        [result],
+        pred_probs=pred_probs,
+        protocol="in-sample",
+        folds=None,
+        fold_of=np.full(n, -1, dtype=np.int64),
+        seeds=[train_config.seed],
+        split_seed=None,
+        test_accs=test_accs,
+    )
+
+
+def _k_fold(
+    job: _Job, train_config: TrainConfig, *, protocol: str, folds: int, seed: int
+) -> ProbabilityResult:
+    """cv: a fresh model per fold; paper-cv: one model carried from fold to fold."""
+    n = job.labels.shape[0]
+    split_seed = derive_seed(seed, SPLIT_STREAM)
+    if protocol == "cv":
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
     else:
-        split_seed = derive_seed(seed, SPLIT_STREAM)
-        info["split_seed"] = split_seed
-        if protocol == "cv":
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
-        else:
-            splitter = KFold(n_splits=folds, shuffle=True, random_state=split_seed)
-        pred_probs = np.full((n, num_classes), np.nan, dtype=np.float64)
-        fold_of = np.full(n, -1, dtype=np.int64)
-        results = []
-        model = None
-        for k, (train_idx, held_idx) in enumerate(splitter.split(np.zeros(n), labels)):
-            fold_seed = derive_seed(train_config.seed, FOLD_STREAM, k)
-            config = dataclasses.replace(train_config, seed=fold_seed)
-            # cv: a fresh model per fold; paper-cv: the previous fold's model, trained on.
-            result = fit(config, train_idx, k, model=model if protocol == "paper-cv" else None)
-            pred_probs[held_idx] = predict_proba(result.model, images[held_idx])
-            fold_of[held_idx] = k
-            if test is not None:  # now: under paper-cv the next fold trains this model on
-                info["test_acc_per_model"].append(_accuracy(result.model, *test))
-            results.append(result)
-            info["seeds"].append(fold_seed)
-            model = result.model
-        if np.isnan(pred_probs).any():  # pragma: no cover - KFold covers every example
-            raise RuntimeError("some examples were never held out")
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=split_seed)
+    pred_probs = np.full((n, job.num_classes), np.nan, dtype=np.float64)
+    fold_of = np.full(n, -1, dtype=np.int64)
+    results, seeds = [], []
+    test_accs = None if job.test is None else []
+    model = None
+    for k, (train_idx, held_idx) in enumerate(splitter.split(np.zeros(n), job.labels)):
+        fold_seed = derive_seed(train_config.seed, FOLD_STREAM, k)
+        config = dataclasses.replace(train_config, seed=fold_seed)
+        # cv: a fresh model per fold; paper-cv: the previous fold's model, trained on.
+        result = _fit(job, config, train_idx, k, model=model if protocol == "paper-cv" else None)
+        pred_probs[held_idx] = predict_proba(result.model, job.images[held_idx])
+        fold_of[held_idx] = k
+        if test_accs is not None:  # now: under paper-cv the next fold trains this model on
+            test_accs.append(_accuracy(result.model, *job.test))
+        results.append(result)
+        seeds.append(fold_seed)
+        model = result.model
+    if np.isnan(pred_probs).any():  # pragma: no cover - KFold covers every example
+        raise RuntimeError("some examples were never held out")
+    return _collect(
+        results,
+        pred_probs=pred_probs,
+        protocol=protocol,
+        folds=folds,
+        fold_of=fold_of,
+        seeds=seeds,
+        split_seed=split_seed,
+        test_accs=test_accs,
+    )
 
-    for result in results:
-        history = [dict(row) for row in result.history]
-        info["histories"].append(history)
-        info["models"].append(result.model)
-    info["fold_of"] = fold_of
-    info["train_config"] = dict(results[0].config)
-    info["environment"] = dict(results[0].environment)
-    return pred_probs, info
+
+def _collect(
+    results: list[TrainResult],
+    *,
+    pred_probs: np.ndarray,
+    protocol: str,
+    folds: int | None,
+    fold_of: np.ndarray,
+    seeds: list[int],
+    split_seed: int | None,
+    test_accs: list[float] | None,
+) -> ProbabilityResult:
+    return ProbabilityResult(
+        pred_probs=pred_probs,
+        protocol=protocol,
+        note=PROTOCOL_NOTES[protocol],
+        folds=folds,
+        fold_of=fold_of,
+        histories=[[dict(row) for row in result.history] for result in results],
+        models=[result.model for result in results],
+        seeds=seeds,
+        split_seed=split_seed,
+        test_acc_per_model=test_accs,
+        train_config=dict(results[0].config),
+        environment=dict(results[0].environment),
+    )
