@@ -1,18 +1,18 @@
 """A run folder's gallery of suspects (``suspects.png``) and its page (``report.html``).
 
-:func:`write_report` reads only the run folder (``summary.json``, ``config.json``,
-``detections.csv``, ``suspect_images.npz``, written by
-:mod:`robustloss.experiments.pipeline`), so a report can be drawn again at any time. Each
-suspect is shown with its given and suggested class; when the truth is known (a ``run``,
-which corrupted the labels itself) its frame is green for a correct detection (the label
-really was corrupted) and red for a false alarm. Drawing uses matplotlib's object API with
-the Agg canvas: no pyplot, no global figure state.
+:func:`write_report` reads only the run folder (``summary.json`` as a
+:class:`~robustloss.experiments.records.RunSummary`, ``config.json``, ``detections.csv``,
+``suspect_images.npz``, written by :mod:`robustloss.experiments.rundir`), so a report can be
+drawn again at any time. Each suspect is shown with its given and suggested class; when the
+truth is known (a ``run``, which corrupted the labels itself) its frame is green for a correct
+detection (the label really was corrupted) and red for a false alarm. Drawing uses
+matplotlib's object API with the Agg canvas: no pyplot, no global figure state.
 """
 
 from __future__ import annotations
 
 import base64
-import csv
+import dataclasses
 import html
 import json
 import os
@@ -24,6 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from robustloss._io import atomic_write_text, save_figure
+from robustloss.experiments.records import RunSummary
+from robustloss.experiments.rundir import read_detections
 
 __all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
 
@@ -90,22 +92,35 @@ def draw_suspects(
     return fig
 
 
-def _read_run(
-    run_dir: Path,
-) -> tuple[dict, dict, list[dict[str, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What a report draws on: a run folder's files, read back."""
+
+    summary: RunSummary
+    config: dict[str, Any]  # config.json
+    rows: list[dict[str, str]]  # detections.csv, most suspect first
+    indices: np.ndarray  # (M,) top suspects kept in suspect_images.npz
+    images: np.ndarray  # (M, H, W[, C])
+    unexpected: np.ndarray  # flagged but not corrupted on purpose (run only)
+    unexpected_images: np.ndarray
+
+    @property
+    def known(self) -> bool:
+        """True when detections.csv has the truth (a ``run``)."""
+        return "corrupted" in (self.rows[0] if self.rows else {})
+
+
+def _read_run(run_dir: Path) -> _Run:
+    summary = RunSummary.from_dict(json.loads((run_dir / "summary.json").read_text("utf-8")))
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    with (run_dir / "detections.csv").open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_detections(run_dir)
     with np.load(run_dir / "suspect_images.npz", allow_pickle=False) as npz:
         indices, images = npz["indices"], npz["images"]
         if "unexpected_indices" in npz.files:
             unexpected, unexpected_images = npz["unexpected_indices"], npz["unexpected_images"]
         else:  # run folders written before this gallery existed
             unexpected, unexpected_images = indices[:0], images[:0]
-    return summary, config, rows, indices, images, unexpected, unexpected_images
-
-
+    return _Run(summary, config, rows, indices, images, unexpected, unexpected_images)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -141,182 +156,224 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     gallery, the top suspects, the training history and the resolved config.
 
     Returns:
-        ``{"suspects": path, "report": path}``.
+        ``{"suspects": path, "report": path}`` (and ``"unexpected"`` when drawn).
     """
-    run = Path(run_dir)
-    summary, config, rows, indices, images, unexpected, unexpected_images = _read_run(run)
-    by_index = {int(r["index"]): r for r in rows}
-    known = "corrupted" in (rows[0] if rows else {})
+    folder = Path(run_dir)
+    run = _read_run(folder)
+    written = _draw_galleries(run, folder, columns=columns)
+    title = f"robustloss {run.summary.command}: {_source(run.summary)}"
+    parts = [
+        *_header(run.summary, title),
+        *_scores(run.summary),
+        *_per_class(run.summary),
+        *_galleries(written),
+        *_suspects(run),
+        *_history(run.summary),
+        *_configuration(run),
+    ]
+    report_path = folder / "report.html"
+    atomic_write_text(report_path, _page(title, parts))
+    return {**written, "report": report_path}
 
-    def titled(idx: np.ndarray) -> tuple[list[str], list[bool | None]]:
-        titles, correct = [], []
-        for i in idx.tolist():
-            r = by_index[int(i)]
-            titles.append(
-                f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
-                f"#{r['rank']}  p={float(r['p_given']):.2f}"
-            )
-            correct.append(bool(int(r["corrupted"])) if known else None)
-        return titles, correct
 
-    titles, correct = titled(indices)
+def _source(summary: RunSummary) -> Any:
+    return summary.config.get("dataset") or summary.config.get("data")
 
-    command = summary.get("command", "run")
-    cfg = summary.get("config", {})
-    source = cfg.get("dataset") or cfg.get("data")
+
+# ----- the two galleries -------------------------------------------------------------------
+
+
+def _titled(run: _Run, idx: np.ndarray) -> tuple[list[str], list[bool | None]]:
+    by_index = {int(r["index"]): r for r in run.rows}
+    titles, correct = [], []
+    for i in idx.tolist():
+        r = by_index[int(i)]
+        titles.append(
+            f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
+            f"#{r['rank']}  p={float(r['p_given']):.2f}"
+        )
+        correct.append(bool(int(r["corrupted"])) if run.known else None)
+    return titles, correct
+
+
+def _draw_galleries(run: _Run, folder: Path, *, columns: int) -> dict[str, Path]:
+    """suspects.png and, with flagged labels that were not corrupted, unexpected.png."""
+    summary, cfg = run.summary, run.summary.config
+    titles, correct = _titled(run, run.indices)
     heading = (
-        f"Top {len(indices)} of {summary.get('flagged', 0)} flagged (given → suggested) — "
-        f"{source}, "
+        f"Top {len(run.indices)} of {summary.flagged} flagged (given → suggested) — "
+        f"{_source(summary)}, "
         f"loss {cfg.get('loss')}, protocol {cfg.get('protocol')}"
     )
-    if known:
+    if run.known:
         heading += "  (green: really corrupted; red: label was right)"
     fig = draw_suspects(
-        images, titles, correct=correct if known else None, columns=columns, heading=heading
+        run.images,
+        titles,
+        correct=correct if run.known else None,
+        columns=columns,
+        heading=heading,
     )
-    png_path = run / "suspects.png"
-    save_figure(fig, png_path)
-    png_b64 = base64.b64encode(png_path.read_bytes()).decode("ascii")
-    written = {"suspects": png_path}
-    unexpected_b64 = None
-    if unexpected.size:
-        u_titles, _ = titled(unexpected)
+    written = {"suspects": save_figure(fig, folder / "suspects.png")}
+    if run.unexpected.size:
+        u_titles, _ = _titled(run, run.unexpected)
         u_fig = draw_suspects(
-            unexpected_images,
+            run.unexpected_images,
             u_titles,
             columns=columns,
             heading=(
-                f"Top {unexpected.size} of {summary.get('flagged', 0) - summary.get('correct', 0)} "
+                f"Top {run.unexpected.size} of {summary.flagged - (summary.correct or 0)} "
                 "flagged labels that were NOT corrupted on purpose: errors in the original "
                 "dataset, or ambiguous images"
             ),
         )
-        written["unexpected"] = save_figure(u_fig, run / "unexpected.png")
-        unexpected_b64 = base64.b64encode(written["unexpected"].read_bytes()).decode("ascii")
+        written["unexpected"] = save_figure(u_fig, folder / "unexpected.png")
+    return written
 
-    parts: list[str] = []
-    title = f"robustloss {command}: {source}"
-    parts.append(f"<h1>{html.escape(title)}</h1>")
-    note = summary.get("protocol_note", "")
-    cls = "warn" if cfg.get("protocol") == "paper-cv" else "note"
-    parts.append(
-        f"<p class='{cls}'>Protocol <b>{html.escape(str(cfg.get('protocol')))}</b>: "
-        f"{html.escape(note)}</p>"
-    )
-    if command == "run":
-        parts.append("<h2>Detection scores</h2>")
-        parts.append(
-            _table(
-                ["precision", "recall", "F1", "flagged", "correct", "corrupted", "test acc"],
-                [
-                    [
-                        summary.get(k)
-                        for k in (
-                            "precision",
-                            "recall",
-                            "f1",
-                            "flagged",
-                            "correct",
-                            "corrupted",
-                            "test_acc",
-                        )
-                    ]
-                ],
-            )
-        )
-        parts.append(
-            "<p>flagged = total detections, correct = flagged labels that were really "
-            "corrupted (the paper's Figure 5); precision = correct / flagged, recall = "
-            "correct / corrupted, 0 when a denominator is 0.</p>"
-        )
-    else:
-        parts.append("<h2>Suspects</h2>")
-        parts.append(
+
+# ----- the page's sections -----------------------------------------------------------------
+
+
+def _header(summary: RunSummary, title: str) -> list[str]:
+    protocol = summary.config.get("protocol")
+    cls = "warn" if protocol == "paper-cv" else "note"
+    return [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='{cls}'>Protocol <b>{html.escape(str(protocol))}</b>: "
+        f"{html.escape(summary.protocol_note)}</p>",
+    ]
+
+
+def _scores(summary: RunSummary) -> list[str]:
+    if not summary.scored:
+        return [
+            "<h2>Suspects</h2>",
             _table(
                 ["examples", "flagged", "estimated wrong labels"],
-                [[summary.get("n"), summary.get("flagged"), summary.get("estimated_errors")]],
-            )
-        )
-    per_class = summary.get("estimated_errors_per_class") or {}
-    if per_class:
-        parts.append("<h2>Estimated wrong labels per given class</h2>")
-        parts.append(
-            "<p>From cleanlab's calibrated confident joint: an estimate of the amount of "
-            "label noise, not the count flagged.</p>"
-        )
-        parts.append(_table(["class", "estimated errors"], [[k, v] for k, v in per_class.items()]))
-    parts.append("<h2>Gallery</h2>")
-    parts.append(
-        f"<img alt='top suspects' style='max-width:100%' src='data:image/png;base64,{png_b64}'>"
-    )
-    if unexpected_b64 is not None:
-        parts.append("<h2>Flagged, but not corrupted on purpose</h2>")
-        parts.append(
+                [[summary.n, summary.flagged, summary.estimated_errors]],
+            ),
+        ]
+    values = [
+        summary.precision,
+        summary.recall,
+        summary.f1,
+        summary.flagged,
+        summary.correct,
+        summary.corrupted,
+        summary.test_acc,
+    ]
+    return [
+        "<h2>Detection scores</h2>",
+        _table(
+            ["precision", "recall", "F1", "flagged", "correct", "corrupted", "test acc"], [values]
+        ),
+        "<p>flagged = total detections, correct = flagged labels that were really "
+        "corrupted (the paper's Figure 5); precision = correct / flagged, recall = "
+        "correct / corrupted, 0 when a denominator is 0.</p>",
+    ]
+
+
+def _per_class(summary: RunSummary) -> list[str]:
+    per_class = summary.estimated_errors_per_class or {}
+    if not per_class:
+        return []
+    return [
+        "<h2>Estimated wrong labels per given class</h2>",
+        "<p>From cleanlab's calibrated confident joint: an estimate of the amount of "
+        "label noise, not the count flagged.</p>",
+        _table(["class", "estimated errors"], [[k, v] for k, v in per_class.items()]),
+    ]
+
+
+def _embedded(path: Path, alt: str) -> str:
+    b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img alt='{alt}' style='max-width:100%' src='data:image/png;base64,{b64}'>"
+
+
+def _galleries(written: dict[str, Path]) -> list[str]:
+    parts = ["<h2>Gallery</h2>", _embedded(written["suspects"], "top suspects")]
+    if "unexpected" in written:
+        parts += [
+            "<h2>Flagged, but not corrupted on purpose</h2>",
             "<p>These count as false detections in the scores above, yet many are wrong or "
             "ambiguous labels in the original dataset: worth a look before trusting the "
-            "precision.</p>"
-        )
-        parts.append(
-            "<img alt='flagged but not corrupted' style='max-width:100%' "
-            f"src='data:image/png;base64,{unexpected_b64}'>"
-        )
-    flagged_rows = [r for r in rows if r.get("flagged") == "1"][:_TABLE_ROWS]
-    if flagged_rows:
-        cols = ["rank", "index", "given_class", "suggested_class", "p_given", "p_suggested"]
-        if known:
-            cols += ["corrupted", "true_class"]
-        if "path" in rows[0]:
-            cols.append("path")
-        parts.append(f"<h2>Top {len(flagged_rows)} suspects (all in detections.csv)</h2>")
-        parts.append(
-            _table(
-                cols,
-                [[_num(r[c]) if c.startswith("p_") else r[c] for c in cols] for r in flagged_rows],
-            )
-        )
-    history = summary.get("history") or []
-    if history:
-        hcols = [
-            c
-            for c in (
-                "fold",
-                "epoch",
-                "loss_in_use",
-                "train_loss",
-                "train_acc",
-                "train_acc_true",
-                "test_acc",
-                "seconds",
-            )
-            if c in history[0]
+            "precision.</p>",
+            _embedded(written["unexpected"], "flagged but not corrupted"),
         ]
-        parts.append("<h2>Training history</h2>")
-        parts.append(_table(hcols, [[row.get(c) for c in hcols] for row in history]))
-    parts.append("<h2>Configuration</h2>")
-    parts.append(f"<p>config hash <code>{html.escape(str(summary.get('config_hash')))}</code></p>")
-    parts.append(_table(["setting", "value"], [[k, v] for k, v in cfg.items()]))
-    effective = summary.get("loss_params_effective")
-    if effective:
+    return parts
+
+
+def _suspects(run: _Run) -> list[str]:
+    flagged_rows = [r for r in run.rows if r.get("flagged") == "1"][:_TABLE_ROWS]
+    if not flagged_rows:
+        return []
+    cols = ["rank", "index", "given_class", "suggested_class", "p_given", "p_suggested"]
+    if run.known:
+        cols += ["corrupted", "true_class"]
+    if "path" in run.rows[0]:
+        cols.append("path")
+    return [
+        f"<h2>Top {len(flagged_rows)} suspects (all in detections.csv)</h2>",
+        _table(
+            cols,
+            [[_num(r[c]) if c.startswith("p_") else r[c] for c in cols] for r in flagged_rows],
+        ),
+    ]
+
+
+_HISTORY_COLUMNS = (
+    "fold",
+    "epoch",
+    "loss_in_use",
+    "train_loss",
+    "train_acc",
+    "train_acc_true",
+    "test_acc",
+    "seconds",
+)
+
+
+def _history(summary: RunSummary) -> list[str]:
+    history = summary.history or []
+    if not history:
+        return []
+    hcols = [c for c in _HISTORY_COLUMNS if c in history[0]]
+    return [
+        "<h2>Training history</h2>",
+        _table(hcols, [[row.get(c) for c in hcols] for row in history]),
+    ]
+
+
+def _configuration(run: _Run) -> list[str]:
+    summary = run.summary
+    parts = [
+        "<h2>Configuration</h2>",
+        f"<p>config hash <code>{html.escape(str(summary.config_hash))}</code></p>",
+        _table(["setting", "value"], [[k, v] for k, v in summary.config.items()]),
+    ]
+    if summary.loss_params_effective:
         parts.append(
             f"<p>loss hyperparameters as used (defaults filled in): "
-            f"<code>{html.escape(json.dumps(effective))}</code></p>"
+            f"<code>{html.escape(json.dumps(summary.loss_params_effective))}</code></p>"
         )
-    env = config.get("environment") or {}
+    env = run.config.get("environment") or {}
     if env:
-        parts.append("<h2>Environment</h2>")
-        parts.append(_table(["", ""], [[k, v] for k, v in env.items()]))
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;font-size:90%;text-align:left}"
-        ".warn{background:#fff3cd;padding:.5em}.note{color:#444}"
-    )
-    page = (
+        parts += ["<h2>Environment</h2>", _table(["", ""], [[k, v] for k, v in env.items()])]
+    return parts
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;font-size:90%;text-align:left}"
+    ".warn{background:#fff3cd;padding:.5em}.note{color:#444}"
+)
+
+
+def _page(title: str, parts: list[str]) -> str:
+    return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>\n"
     )
-    report_path = run / "report.html"
-    atomic_write_text(report_path, page)
-    return {**written, "report": report_path}
