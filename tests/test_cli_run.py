@@ -13,7 +13,8 @@ from PIL import Image
 
 import robustloss.cli as cli
 from robustloss.cli import run as run_cli
-from robustloss.experiments.config import PRESETS
+from robustloss.experiments.config import PRESETS, RunConfig
+from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
 from synthetic import synthetic_images
 
 TINY = ["--model", "tiny", "--epochs", "2", "--batch-size", "32", "--lr", "0.01",
@@ -233,3 +234,34 @@ def test_fast_cpu_setting_reaches_the_training_config(tmp_path, npz, capsys):
     train_config = json.loads((out / "config.json").read_text())["train_config"]
     assert train_config["channels_last"] is True and train_config["precision"] == "bf16"
     assert np.isfinite(np.load(out / "pred_probs.npy")).all()
+
+
+def _help(command: str, capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse's wrapping undone
+
+
+def test_each_commands_help_shows_its_own_defaults(capsys):
+    run_help = _help("run", capsys)
+    assert "loss function (default: ce)" in run_help
+    assert "not recommended); default: in-sample" in run_help
+    detect_help = _help("detect", capsys)
+    assert "loss function (default: blurry --gamma 0.4)" in detect_help
+    assert "not recommended); default: cv" in detect_help
+    assert "(default: ce)" not in detect_help
+    # The loss flags come from the loss parameter specs, with their help.
+    for name in CONFIG_LOSS_PARAMS:
+        for text in (run_help, detect_help):
+            assert f"--{name.replace('_', '-')}" in text
+            assert LOSS_PARAM_SPECS[name].help in text
+    assert "--no-detach-weight" in run_help
+
+
+def test_detect_defaults_in_help_are_the_ones_it_uses(tmp_path):
+    defaults = run_cli.DETECT_DEFAULTS | run_cli.DETECT_LOSS_DEFAULTS
+    cfg = RunConfig.from_dict(
+        run_cli.settings_from_args(parse(["detect", "--data", "x.npz"]), defaults=defaults)
+    )
+    assert (cfg.loss, cfg.gamma, cfg.protocol) == ("blurry", 0.4, "cv")

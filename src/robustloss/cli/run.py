@@ -1,10 +1,12 @@
 """``robustloss run`` (corrupt, train, detect, score) and ``robustloss detect`` (your data).
 
 Every flag defaults to "not given" so that ``--preset paper`` can fill in the authors'
-settings while explicit flags still win: explicit flag > preset > :class:`RunConfig` default.
-With ``--json`` stdout holds exactly one JSON object (the summary); progress and messages go
-to stderr. Bad settings or data raise ``ValueError``, reported by ``robustloss.cli.main``
-as one line with exit status 2.
+settings while explicit flags still win: explicit flag > preset > the command's defaults
+(:class:`RunConfig`'s for ``run``; :data:`DETECT_DEFAULTS` and :data:`DETECT_LOSS_DEFAULTS`
+over them for ``detect``). Each command's ``--help`` states its own defaults. With
+``--json`` stdout holds exactly one JSON object (the summary); progress and messages go to
+stderr. Bad settings or data raise ``ValueError``, reported by ``robustloss.cli.main`` as one
+line with exit status 2.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import contextlib
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,77 +26,127 @@ from robustloss.experiments.config import NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
 from robustloss.experiments.pipeline import (
     PRESETS,
     RunConfig,
+    RunSummary,
     config_hash,
     detect_own_data,
     run_experiment,
 )
-from robustloss.losses import LOSS_NAMES
+from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_NAMES, LOSS_PARAM_SPECS
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.report.gallery import write_report
 
-__all__ = ["detect_command", "register", "run_command", "settings_from_args"]
+__all__ = [
+    "DETECT_DEFAULTS",
+    "DETECT_LOSS_DEFAULTS",
+    "detect_command",
+    "register",
+    "run_command",
+    "settings_from_args",
+]
 
 _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+#: ``robustloss run``'s defaults: :class:`RunConfig`'s.
+_RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+#: ``robustloss detect``'s defaults where ``run``'s differ: the robust loss this package is
+#: about, and out-of-sample probabilities (there is no known corruption to score against, so
+#: the safer protocol is worth its cost). An explicit ``--loss`` drops the loss defaults.
+DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv"}
+DETECT_LOSS_DEFAULTS: dict[str, Any] = {"loss": "blurry", "gamma": 0.4}
+
+# Loss hyperparameters that take a number (a flag with a value; the rest are on/off).
+_VALUED_LOSS_PARAMS = tuple(n for n in CONFIG_LOSS_PARAMS if LOSS_PARAM_SPECS[n].type is not bool)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def _one_of(values) -> str:
     return "{" + ",".join(values) + "}"
 
 
-def _add_training_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("loss")
-    g.add_argument("--loss", metavar=_one_of(LOSS_NAMES), help="loss function (default: ce)")
-    g.add_argument("--gamma", type=float, help="focal / blurry exponent (required for blurry)")
-    g.add_argument("--cutoff", type=float, help="pz cutoff c in [0, 1) (required for pz)")
-    g.add_argument("--q", type=float, help="gce exponent q in (0, 1]")
-    g.add_argument("--alpha", type=float, help="sce / nce+rce weight of the first term")
-    g.add_argument("--beta", type=float, help="sce / nce+rce weight of the reverse CE term")
-    g.add_argument(
-        "--detach-weight",
-        action=argparse.BooleanOptionalAction,
-        help="focal / blurry: treat the weight as a constant (blurry's default: detached)",
-    )
-    g.add_argument("--delay", type=int, help="cross-entropy warm-up epochs d (default: 0)")
+# ----- flags -------------------------------------------------------------------------------
 
+
+def _loss_default(defaults: dict[str, Any]) -> str:
+    """``ce``, or ``blurry --gamma 0.4``: the default loss with its default hyperparameters."""
+    params = "".join(
+        f" {_flag(n)} {defaults[n]}" for n in _VALUED_LOSS_PARAMS if defaults.get(n) is not None
+    )
+    return f"{defaults['loss']}{params}"
+
+
+def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    g = p.add_argument_group("loss")
+    g.add_argument(
+        "--loss",
+        metavar=_one_of(LOSS_NAMES),
+        help=f"loss function (default: {_loss_default(defaults)})",
+    )
+    for name in CONFIG_LOSS_PARAMS:
+        spec = LOSS_PARAM_SPECS[name]
+        if spec.type is bool:
+            g.add_argument(_flag(name), action=argparse.BooleanOptionalAction, help=spec.help)
+        else:
+            g.add_argument(_flag(name), type=spec.type, help=spec.help)
+    g.add_argument(
+        "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"
+    )
+
+
+def _add_training_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, help="default: 10")
-    g.add_argument("--batch-size", type=int, help="default: 64")
+    g.add_argument("--epochs", type=int, help=f"default: {defaults['epochs']}")
+    g.add_argument("--batch-size", type=int, help=f"default: {defaults['batch_size']}")
     g.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3; paper: 1e-4)")
-    g.add_argument("--seed", type=int, help="seed of the run (default: 0)")
+    g.add_argument("--seed", type=int, help=f"seed of the run (default: {defaults['seed']})")
     g.add_argument(
         "--subset",
         type=int,
         metavar="N",
         help="a stratified random subset of N training examples (quick runs)",
     )
-    g.add_argument("--model", metavar=_one_of(MODEL_NAMES), help="default: paper-cnn")
+    g.add_argument("--model", metavar=_one_of(MODEL_NAMES), help=f"default: {defaults['model']}")
     g.add_argument(
         "--scaling",
         metavar=_one_of(SCALINGS),
-        help="input scaling (default: standardize; paper: raw 0..255)",
+        help=f"input scaling (default: {defaults['scaling']}; paper: raw 0..255)",
     )
-    g.add_argument("--precision", metavar=_one_of(PRECISIONS), help="default: fp32")
+    g.add_argument(
+        "--precision", metavar=_one_of(PRECISIONS), help=f"default: {defaults['precision']}"
+    )
     g.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         help="channels-last memory format (with --precision bf16: the fastest CPU setting)",
     )
-    g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    g.add_argument(
+        "--device", help=f"auto, cpu, cuda, cuda:N or mps (default: {defaults['device']})"
+    )
     g.add_argument("--threads", type=int, help="torch threads (default: all cores)")
 
+
+def _add_detection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     g = p.add_argument_group("probabilities and detection")
     g.add_argument(
         "--protocol",
         metavar=_one_of(PROTOCOLS),
         help="in-sample: train on all, predict all; cv: stratified K-fold, fresh model per "
         "fold (out-of-fold, recommended by cleanlab); paper-cv: the authors' protocol, one "
-        "model carried across folds (reproduction only, not recommended)",
+        "model carried across folds (reproduction only, not recommended); "
+        f"default: {defaults['protocol']}",
     )
-    g.add_argument("--folds", type=int, help="folds for cv / paper-cv (default: 5)")
     g.add_argument(
-        "--method", metavar=_one_of(METHODS), help="cleanlab filter_by (default: both, the paper's)"
+        "--folds", type=int, help=f"folds for cv / paper-cv (default: {defaults['folds']})"
     )
-    g.add_argument("--rank-by", metavar=_one_of(RANK_BY), help="default: self_confidence")
+    g.add_argument(
+        "--method",
+        metavar=_one_of(METHODS),
+        help=f"cleanlab filter_by (default: {defaults['method']}, the paper's)",
+    )
+    g.add_argument("--rank-by", metavar=_one_of(RANK_BY), help=f"default: {defaults['rank_by']}")
     g.add_argument(
         "--preset",
         choices=sorted(PRESETS),
@@ -119,18 +172,16 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    run = subparsers.add_parser(
-        "run",
-        help="corrupt a dataset's labels, train, find the wrong labels, score P/R/F1",
-        description=(
-            "Corrupt a fraction of a dataset's labels, train with a (robust) loss, find the "
-            "wrong labels with Confident Learning and score them against the known "
-            "corruptions. Writes a run folder with report.html and a gallery of suspects."
-        ),
-    )
-    g = run.add_argument_group("data and noise")
-    g.add_argument("--dataset", metavar=_one_of(DATASETS), help="default: mnist")
+def _add_run_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    _add_loss_flags(p, defaults)
+    _add_training_flags(p, defaults)
+    _add_detection_flags(p, defaults)
+    _add_output_flags(p)
+
+
+def _add_data_and_noise_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    g = p.add_argument_group("data and noise")
+    g.add_argument("--dataset", metavar=_one_of(DATASETS), help=f"default: {defaults['dataset']}")
     g.add_argument(
         "--data",
         metavar="PATH",
@@ -144,17 +195,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--noise",
         type=float,
         metavar="RATE",
-        help="fraction of labels to corrupt, in [0, 1] (default: 0.2)",
+        help=f"fraction of labels to corrupt, in [0, 1] (default: {defaults['noise']})",
     )
     g.add_argument(
         "--noise-kind",
         metavar=_one_of(NOISE_KINDS_CLI),
         help="symmetric: exactly RATE*N labels; bernoulli: each with probability "
-        "RATE (the authors'); pair: k -> k+1 (default: symmetric)",
+        f"RATE (the authors'); pair: k -> k+1 (default: {defaults['noise_kind']})",
     )
     g.add_argument("--noise-seed", type=int, help="seed of the corruption (default: --seed)")
-    _add_training_flags(run)
-    _add_output_flags(run)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="corrupt a dataset's labels, train, find the wrong labels, score P/R/F1",
+        description=(
+            "Corrupt a fraction of a dataset's labels, train with a (robust) loss, find the "
+            "wrong labels with Confident Learning and score them against the known "
+            "corruptions. Writes a run folder with report.html and a gallery of suspects."
+        ),
+    )
+    _add_data_and_noise_flags(run, _RUN_DEFAULTS)
+    _add_run_flags(run, _RUN_DEFAULTS)
     run.set_defaults(func=run_command)
 
     detect = subparsers.add_parser(
@@ -180,19 +243,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="resize every image to PX x PX (default: the most common size)",
     )
-    _add_training_flags(detect)
-    _add_output_flags(detect)
+    _add_run_flags(detect, _RUN_DEFAULTS | DETECT_DEFAULTS | DETECT_LOSS_DEFAULTS)
     detect.set_defaults(func=detect_command)
 
 
 # ----- settings ----------------------------------------------------------------------------
-
-
-#: ``robustloss detect``'s defaults where ``run``'s differ: the robust loss this package is
-#: about, and out-of-sample probabilities (there is no known corruption to score against, so
-#: the safer protocol is worth its cost). An explicit ``--loss`` drops the loss defaults.
-DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv"}
-DETECT_LOSS_DEFAULTS: dict[str, Any] = {"loss": "blurry", "gamma": 0.4}
 
 
 def settings_from_args(
@@ -219,37 +274,28 @@ def _finalize(run_dir: Path) -> None:
     write_report(run_dir)
 
 
-def _execute(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    if command == "run":
-        cfg = RunConfig.from_dict(settings_from_args(args))
-    else:
-        cfg = RunConfig.from_dict(
-            settings_from_args(
-                args,
-                defaults=DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {}),
-            )
-            | {"noise": 0.0}
-        )
+def _in_run_folder(
+    args: argparse.Namespace,
+    command: str,
+    cfg: RunConfig,
+    execute: Callable[..., RunSummary],
+) -> RunSummary:
+    """``execute(out, quiet=, overwrite=, finalize=)`` into ``--out`` (or the default)."""
     out = Path(args.out) if args.out else _default_out(command, cfg)
     # With --json nothing but the summary may reach stdout: send stray prints to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     with redirect:
-        if command == "run":
-            return run_experiment(
-                cfg, out, quiet=args.quiet, overwrite=args.overwrite, finalize=_finalize
-            ).to_dict()
-        return detect_own_data(
-            cfg.data, cfg, out, quiet=args.quiet, overwrite=args.overwrite, finalize=_finalize
-        ).to_dict()
+        return execute(out, quiet=args.quiet, overwrite=args.overwrite, finalize=_finalize)
 
 
-def _paper_hint(summary: dict[str, Any]) -> str:
-    cfg = summary["config"]
+# ----- output ------------------------------------------------------------------------------
+
+
+def _paper_hint(summary: RunSummary) -> str:
+    cfg = summary.config
     source = f"--dataset {cfg['dataset']}" if cfg.get("dataset") else f"--data {cfg['data']}"
     loss = f"--loss {cfg['loss']}" + "".join(
-        f" --{k.replace('_', '-')} {cfg[k]}"
-        for k in ("gamma", "cutoff", "q", "alpha", "beta")
-        if cfg.get(k) is not None
+        f" {_flag(k)} {cfg[k]}" for k in _VALUED_LOSS_PARAMS if cfg.get(k) is not None
     )
     return (
         "Full setting, all training examples:\n"
@@ -261,65 +307,67 @@ def _paper_hint(summary: dict[str, Any]) -> str:
     )
 
 
-def _print_human(summary: dict[str, Any]) -> None:
-    cfg = summary["config"]
-    source = cfg.get("dataset") or cfg.get("data")
-    params = ", ".join(
-        f"{k}={cfg[k]}"
-        for k in ("gamma", "cutoff", "q", "alpha", "beta", "detach_weight")
-        if cfg.get(k) is not None
+def _loss_text(cfg: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={cfg[k]}" for k in CONFIG_LOSS_PARAMS if cfg.get(k) is not None)
+    return cfg["loss"] + (f" ({params})" if params else "")
+
+
+def _print_run(summary: RunSummary) -> None:
+    cfg = summary.config
+    print(
+        f"robustloss run: {cfg.get('dataset') or cfg.get('data')}, {summary.n} examples, "
+        f"{cfg['noise']:.0%} {cfg['noise_kind']} noise, loss {_loss_text(cfg)}, "
+        f"protocol {cfg['protocol']}"
     )
-    loss = cfg["loss"] + (f" ({params})" if params else "")
-    if summary["command"] == "run":
-        print(
-            f"robustloss run: {source}, {summary['n']} examples, {cfg['noise']:.0%} "
-            f"{cfg['noise_kind']} noise, loss {loss}, protocol {cfg['protocol']}"
-        )
-        print(
-            f"  flagged {summary['flagged']}  correct {summary['correct']}  "
-            f"corrupted {summary['corrupted']}"
-        )
-        print(
-            f"  precision {summary['precision']:.4f}  recall {summary['recall']:.4f}  "
-            f"F1 {summary['f1']:.4f}"
-        )
-    else:
-        print(
-            f"robustloss detect: {source}, {summary['n']} examples, loss {loss}, "
-            f"protocol {cfg['protocol']}"
-        )
-        print(
-            f"  flagged {summary['flagged']} suspects; estimated wrong labels "
-            f"{summary['estimated_errors']}"
-        )
-        per_class = summary["estimated_errors_per_class"]
-        print("  estimated per class: " + ", ".join(f"{k}: {v}" for k, v in per_class.items()))
-    if summary.get("test_acc") is not None:
-        print(f"  test accuracy {summary['test_acc']:.4f} (clean test split)")
-    if cfg["protocol"] == "paper-cv":
+    print(f"  flagged {summary.flagged}  correct {summary.correct}  corrupted {summary.corrupted}")
+    print(f"  precision {summary.precision:.4f}  recall {summary.recall:.4f}  F1 {summary.f1:.4f}")
+
+
+def _print_detect(summary: RunSummary) -> None:
+    cfg = summary.config
+    print(
+        f"robustloss detect: {cfg.get('dataset') or cfg.get('data')}, {summary.n} examples, "
+        f"loss {_loss_text(cfg)}, protocol {cfg['protocol']}"
+    )
+    print(
+        f"  flagged {summary.flagged} suspects; estimated wrong labels {summary.estimated_errors}"
+    )
+    per_class = summary.estimated_errors_per_class
+    print("  estimated per class: " + ", ".join(f"{k}: {v}" for k, v in per_class.items()))
+
+
+def _print_footer(summary: RunSummary) -> None:
+    if summary.test_acc is not None:
+        print(f"  test accuracy {summary.test_acc:.4f} (clean test split)")
+    if summary.config["protocol"] == "paper-cv":
         print(
             "  note: paper-cv reproduces the authors' protocol (one model carried across "
             "folds); it is not recommended"
         )
-    out = summary.get("out_dir")
-    if out:
-        print(f"  run folder {out}: report.html, suspects.png, detections.csv")
-    print(f"  {summary['seconds']:.0f} s")
+    if summary.out_dir:
+        print(f"  run folder {summary.out_dir}: report.html, suspects.png, detections.csv")
+    print(f"  {summary.seconds:.0f} s")
 
 
-def _report(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _report(
+    args: argparse.Namespace, summary: RunSummary, headline: Callable[[RunSummary], None]
+) -> None:
     if args.json:
-        sys.stdout.write(json_text(summary) + "\n")
+        sys.stdout.write(json_text(summary.to_dict()) + "\n")
         sys.stdout.flush()
         return
-    _print_human(summary)
+    headline(summary)
+    _print_footer(summary)
+
+
+# ----- the commands ------------------------------------------------------------------------
 
 
 def run_command(args: argparse.Namespace) -> int:
-    summary = _execute(args, "run")
-    _report(args, summary)
-    cfg = summary["config"]
-    full = cfg.get("subset") is None and cfg["protocol"] != "in-sample"
+    cfg = RunConfig.from_dict(settings_from_args(args))
+    summary = _in_run_folder(args, "run", cfg, lambda out, **kw: run_experiment(cfg, out, **kw))
+    _report(args, summary, _print_run)
+    full = cfg.subset is None and cfg.protocol != "in-sample"
     if not full and not (args.json and args.quiet):
         # Part of the answer on stdout; with --json (stdout is only JSON) on stderr.
         print(_paper_hint(summary), file=sys.stderr if args.json else sys.stdout)
@@ -327,6 +375,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    summary = _execute(args, "detect")
-    _report(args, summary)
+    defaults = DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {})
+    cfg = RunConfig.from_dict(settings_from_args(args, defaults=defaults) | {"noise": 0.0})
+    summary = _in_run_folder(
+        args, "detect", cfg, lambda out, **kw: detect_own_data(cfg.data, cfg, out, **kw)
+    )
+    _report(args, summary, _print_detect)
     return 0
