@@ -67,6 +67,21 @@ def validate_inputs(labels, pred_probs, *, min_classes: int = 1) -> tuple[np.nda
     array with N rows and K >= 2 columns, finite, non-negative, each row summing to 1 within
     :data:`PROB_ATOL`; and at least ``min_classes`` distinct classes occur in ``labels``.
     """
+    labels_arr = _labels_array(labels)
+    probs = _pred_probs_array(pred_probs, labels_arr.shape[0])
+    _check_label_range(labels_arr, probs.shape[1])
+    _check_probabilities(probs)
+    n_classes = np.unique(labels_arr).size
+    if n_classes < min_classes:
+        raise ValueError(
+            f"Expected `labels` to contain at least {min_classes} distinct classes, "
+            f"but got {n_classes}"
+        )
+    return labels_arr.astype(np.int64, copy=False), probs
+
+
+def _labels_array(labels) -> np.ndarray:
+    """``labels`` as a non-empty 1-D integer array (N,)."""
     labels_arr = np.asarray(labels)
     if labels_arr.ndim != 1:
         raise ValueError(
@@ -79,6 +94,11 @@ def validate_inputs(labels, pred_probs, *, min_classes: int = 1) -> tuple[np.nda
             "Expected `labels` to be integer class indices 0..K-1, "
             f"but got an array of dtype {labels_arr.dtype}"
         )
+    return labels_arr
+
+
+def _pred_probs_array(pred_probs, n_labels: int) -> np.ndarray:
+    """``pred_probs`` as a float64 (N, K) array with one row per label and K >= 2."""
     probs = np.asarray(pred_probs)
     if probs.ndim != 2:
         raise ValueError(
@@ -88,13 +108,16 @@ def validate_inputs(labels, pred_probs, *, min_classes: int = 1) -> tuple[np.nda
         raise ValueError(f"Expected `pred_probs` to hold real numbers, but got dtype {probs.dtype}")
     probs = probs.astype(np.float64, copy=False)
     n, k = probs.shape
-    if n != labels_arr.shape[0]:
+    if n != n_labels:
         raise ValueError(
-            f"Expected `pred_probs` to have one row per label ({labels_arr.shape[0]}), "
-            f"but got {n} rows"
+            f"Expected `pred_probs` to have one row per label ({n_labels}), but got {n} rows"
         )
     if k < 2:
         raise ValueError(f"Expected `pred_probs` to have at least 2 columns (classes), but got {k}")
+    return probs
+
+
+def _check_label_range(labels_arr: np.ndarray, k: int) -> None:
     low, high = int(labels_arr.min()), int(labels_arr.max())
     if low < 0:
         raise ValueError(f"Expected `labels` in [0, {k}), but got a label {low}")
@@ -103,6 +126,10 @@ def validate_inputs(labels, pred_probs, *, min_classes: int = 1) -> tuple[np.nda
             f"pred_probs must have at least {high + 1} columns, based on the largest label "
             f"{high}, but it has {k}"
         )
+
+
+def _check_probabilities(probs: np.ndarray) -> None:
+    """Rows of (N, K) ``probs`` are finite, non-negative and sum to 1 within PROB_ATOL."""
     bad = ~np.isfinite(probs)
     if bad.any():
         row = int(np.flatnonzero(bad.any(axis=1))[0])
@@ -123,13 +150,6 @@ def validate_inputs(labels, pred_probs, *, min_classes: int = 1) -> tuple[np.nda
             f"Expected each row of `pred_probs` to sum to 1 within {PROB_ATOL:g}, but row {row} "
             f"sums to {sums[row]:.6g} ({int((off > PROB_ATOL).sum())} rows off)"
         )
-    n_classes = np.unique(labels_arr).size
-    if n_classes < min_classes:
-        raise ValueError(
-            f"Expected `labels` to contain at least {min_classes} distinct classes, "
-            f"but got {n_classes}"
-        )
-    return labels_arr.astype(np.int64, copy=False), probs
 
 
 def rank_scores(labels, pred_probs, *, rank_by: str = "self_confidence") -> np.ndarray:
@@ -191,6 +211,33 @@ def find_label_errors(
     Returns:
         (M,) int64 indices into ``labels``, M <= N, most suspect first.
     """
+    _check_find_options(method, rank_by, frac_noise, min_examples_per_class, n_jobs)
+    labels_arr, probs = validate_inputs(labels, pred_probs, min_classes=2)
+
+    mask = find_label_issues(
+        labels_arr,
+        probs,
+        return_indices_ranked_by=None,
+        rank_by_kwargs=None,
+        filter_by=method,
+        frac_noise=float(frac_noise),
+        num_to_remove_per_class=None,
+        min_examples_per_class=int(min_examples_per_class),
+        confident_joint=None,
+        n_jobs=int(n_jobs),
+        verbose=False,
+        multi_label=False,
+    )
+    flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
+    scores = get_label_quality_scores(labels_arr, probs, method=rank_by, adjust_pred_probs=False)
+    order = np.argsort(np.asarray(scores)[flagged], kind="stable")
+    return flagged[order].astype(np.int64)
+
+
+def _check_find_options(
+    method: str, rank_by: str, frac_noise: float, min_examples_per_class: int, n_jobs: int
+) -> None:
+    """The options of :func:`find_label_errors`, checked before the arrays."""
     if method not in METHODS:
         raise ValueError(f"Expected `method` to be one of {list(METHODS)}, but got {method!r}")
     if rank_by not in RANK_BY:
@@ -215,26 +262,6 @@ def find_label_errors(
         )
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ValueError(f"Expected `n_jobs` to be an integer >= 1, but got {n_jobs!r}")
-    labels_arr, probs = validate_inputs(labels, pred_probs, min_classes=2)
-
-    mask = find_label_issues(
-        labels_arr,
-        probs,
-        return_indices_ranked_by=None,
-        rank_by_kwargs=None,
-        filter_by=method,
-        frac_noise=float(frac_noise),
-        num_to_remove_per_class=None,
-        min_examples_per_class=int(min_examples_per_class),
-        confident_joint=None,
-        n_jobs=int(n_jobs),
-        verbose=False,
-        multi_label=False,
-    )
-    flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
-    scores = get_label_quality_scores(labels_arr, probs, method=rank_by, adjust_pred_probs=False)
-    order = np.argsort(np.asarray(scores)[flagged], kind="stable")
-    return flagged[order].astype(np.int64)
 
 
 def _as_index_set(x, name: str, n: int | None) -> tuple[np.ndarray, int | None]:
