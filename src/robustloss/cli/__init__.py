@@ -16,6 +16,9 @@ from collections.abc import Sequence
 
 from robustloss import __version__
 
+#: The sub-command modules, by name, in ``--help`` order. Named rather than imported here not
+#: to save time (building the parser imports every one, and ``robustloss --help`` imports
+#: torch through ``robustloss.cli.run`` anyway) but so that a test can register a subset.
 COMMAND_MODULES: tuple[str, ...] = (
     "robustloss.cli.plot",
     "robustloss.cli.data",
