@@ -11,21 +11,22 @@ import numpy as np
 import pytest
 import torch
 
-import robustloss.data
+import robustloss.experiments.overfit
 from robustloss.cli import train as train_cli
+from robustloss.experiments.overfit import crossover, find_overfit_point, first_rise
+from robustloss.losses import _validation as loss_validation
+from robustloss.losses import make_loss
 from robustloss.models import ImageClassifier, TinyCNN
 from robustloss.train import (
     HISTORY_KEYS,
     TrainConfig,
     checkpoint_path,
-    crossover,
-    find_overfit_point,
-    first_rise,
     load_checkpoint,
     predict_proba,
     train,
     warmup_compatible,
 )
+from robustloss.train.checkpoint import REQUIRED_KEYS, Checkpoint, save_checkpoint
 
 N = 256
 
@@ -285,6 +286,62 @@ def test_resume_refuses_other_data_and_incompatible_config(data, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # atomic writes
 
 
+def test_checkpoint_record_is_the_file_layout(data, tmp_path):
+    x, y = data
+    train(cfg(epochs=1), x, y, checkpoint_dir=tmp_path)
+    path = checkpoint_path(tmp_path, 1)
+    state = load_checkpoint(path)
+    assert tuple(state) == REQUIRED_KEYS  # the record's fields, in order, after format/version
+    record = Checkpoint.from_dict(state)
+    assert record.epoch == 1 and record.to_dict().keys() == state.keys()
+    # A file written as a plain dict (as before the record existed) resumes the same.
+    legacy = tmp_path / "legacy" / "epoch-001.pt"
+    save_checkpoint(legacy, dict(state))
+    a = train(cfg(epochs=2), x, y, resume_from=path)
+    b = train(cfg(epochs=2), x, y, resume_from=legacy)
+    assert np.array_equal(probs(a, x), probs(b, x))
+
+
+# ----- labels are checked once per dataset, not per batch -----------------------------------------
+
+
+@pytest.fixture
+def value_checks(monkeypatch):
+    """Count calls of the losses' per-call target-value check (aminmax + int(): a GPU sync)."""
+    calls = []
+    original = loss_validation._check_target_values
+
+    def counting(target, num_classes):
+        calls.append(num_classes)
+        return original(target, num_classes)
+
+    monkeypatch.setattr(loss_validation, "_check_target_values", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("loss", "params", "delay"), [("ce", {}, 0), ("pz", {"cutoff": 0.05}, 1), ("sce", {}, 0)]
+)
+def test_engine_does_not_check_label_values_per_batch(data, value_checks, loss, params, delay):
+    x, y = data
+    config = cfg(epochs=2, loss=loss, loss_params=params, delay=delay)
+    train(config, x, y, test_images=x[:40], test_labels=y[:40])
+    assert value_checks == []
+    make_loss(loss, **params)(torch.zeros(2, 10), torch.tensor([0, 9]))  # direct calls do
+    assert value_checks == [10]
+
+
+def test_engine_still_refuses_bad_labels_and_too_few_logits(data, value_checks):
+    x, y = data
+    bad = y.copy()
+    bad[3] = 10
+    with pytest.raises(ValueError, match=r"values from 0 to 10"):
+        train(cfg(), x, bad, num_classes=10)
+    with pytest.raises(ValueError, match=r"`target`.*\[0, 5\).*up to 9"):
+        train(cfg(epochs=1), x, y, model=TinyCNN(num_classes=5))
+    assert value_checks == []
+
+
 # ----- continuing a given model -------------------------------------------------------------------
 
 
@@ -472,7 +529,7 @@ def fake_dataset(monkeypatch):
         calls.append((name, split))
         return make_data(N if split == "train" else 100, seed=0 if split == "train" else 1)
 
-    monkeypatch.setattr(robustloss.data, "load_dataset", load_dataset)
+    monkeypatch.setattr(robustloss.experiments.overfit, "load_dataset", load_dataset)
     return calls
 
 

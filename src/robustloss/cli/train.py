@@ -14,13 +14,17 @@ import json
 import sys
 from typing import Any
 
+# Module-level: building the parser (robustloss.cli) imports every sub-command module, and
+# the others import torch, the data layer and training already, so nothing is saved by
+# deferring these to the command.
+from robustloss.data import DATASETS
+from robustloss.experiments.overfit import find_overfit_point
+from robustloss.train import PRECISIONS
+
 __all__ = ["overfit_point_command", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from robustloss.data import DATASETS
-    from robustloss.train import PRECISIONS
-
     p = subparsers.add_parser(
         "overfit-point",
         help="when does cross entropy start to overfit a clean dataset (paper's precursor)",
@@ -76,8 +80,6 @@ def _table(result: dict[str, Any]) -> str:
 
 
 def overfit_point_command(args: argparse.Namespace) -> int:
-    from robustloss.train import find_overfit_point
-
     result = find_overfit_point(
         args.dataset,
         epochs=args.epochs,

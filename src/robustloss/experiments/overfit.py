@@ -8,6 +8,9 @@ epochs before it (:func:`first_rise`); the paper's crossover, the first epoch wh
 loss is below its test loss after one where it was not (:func:`crossover`); and the epoch of
 the lowest test loss. The training loss is the running mean over the epoch's batches (train
 mode, dropout on), the test loss is measured after the epoch in eval mode.
+
+An experiment, not part of training: it loads a dataset (:mod:`robustloss.data`) and calls
+:func:`robustloss.train.train`, so it lives above both.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from robustloss.train.config import TrainConfig
-from robustloss.train.engine import train
+from robustloss.data import load_dataset
+from robustloss.train import TrainConfig, train
 
 # The experiment is cross entropy on clean labels: these are not free to override.
 _FIXED = ("loss", "loss_params", "delay", "epochs", "seed")
@@ -94,8 +97,6 @@ def find_overfit_point(
         (:func:`crossover`, None if none), ``best_epoch`` (lowest test loss, 1-based),
         ``seconds``, ``history``, ``config`` and ``environment``.
     """
-    from robustloss.data import load_dataset
-
     fixed = sorted(set(overrides) & set(_FIXED))
     if fixed:
         raise ValueError(

@@ -1,8 +1,11 @@
 """Training: one config dataclass, a fast loop, checkpoints, predicted probabilities.
 
 ``train(config, images, labels, ...) -> TrainResult`` trains a model that takes raw images;
-``predict_proba(model, images)`` gives its (N, K) probabilities; ``find_overfit_point`` is
-the paper's precursor experiment (when does test loss start rising on clean labels).
+``predict_proba(model, images)`` gives its (N, K) probabilities. The modules, in the order a
+run uses them: ``config``, ``inputs`` (arrays checked once), ``rng``, ``precision``,
+``loop`` (one epoch), ``checkpoint``, ``engine`` (the run's phases), ``predict``. The paper's
+precursor experiment (``find_overfit_point``) is in :mod:`robustloss.experiments.overfit`:
+it loads data, which the training layer does not.
 """
 
 from robustloss.train.checkpoint import (
@@ -12,15 +15,9 @@ from robustloss.train.checkpoint import (
     warmup_compatible,
 )
 from robustloss.train.config import OPTIMIZERS, PRECISIONS, TrainConfig
-from robustloss.train.engine import (
-    HISTORY_KEYS,
-    TrainResult,
-    format_epoch,
-    permutation_seed,
-    train,
-)
-from robustloss.train.overfit import crossover, find_overfit_point, first_rise
+from robustloss.train.engine import HISTORY_KEYS, TrainResult, format_epoch, train
 from robustloss.train.predict import predict_proba
+from robustloss.train.rng import permutation_seed
 
 __all__ = [
     "HISTORY_KEYS",
@@ -29,9 +26,6 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "checkpoint_path",
-    "crossover",
-    "find_overfit_point",
-    "first_rise",
     "format_epoch",
     "load_checkpoint",
     "permutation_seed",

@@ -7,34 +7,74 @@ per-epoch permutations; numpy's global state is not used by training and not sto
 the gradient scaler's state under float16 AMP, the history so far, the resolved config,
 and a fingerprint of the training data. Files are read with ``torch.load(weights_only=True)``:
 loading one runs no pickled code.
+
+In memory a checkpoint is a :class:`Checkpoint` record, whose fields are the one place its
+keys live; on disk it is the plain dict of :meth:`Checkpoint.to_dict` (``format``,
+``version`` and the fields), so files written before the record existed read the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from robustloss._io import atomic_open
 from robustloss.train.config import TrainConfig
 
 FORMAT = "robustloss-checkpoint"
 VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The state of a run after ``epoch`` epochs: all it takes to continue it bitwise.
+
+    Attributes:
+        epoch: epochs done (k in ``epoch-{k:03d}.pt``).
+        config: the resolved ``TrainConfig`` as a dict.
+        model_state: the model's ``state_dict``, on the CPU.
+        optimizer_state, scaler_state: their ``state_dict``; no scaler: None.
+        torch_rng_state: torch's global CPU generator (dropout on a CPU).
+        device_rng_state: the GPU's global generator, or None on a CPU.
+        permutation_rng_state: the generator of the per-epoch batch order.
+        history: the per-epoch records so far (``HISTORY_KEYS``).
+        data: the training data's fingerprint, or None.
+    """
+
+    epoch: int
+    config: dict[str, Any]
+    model_state: dict[str, Tensor]
+    optimizer_state: dict[str, Any]
+    scaler_state: dict[str, Any] | None
+    torch_rng_state: Tensor
+    device_rng_state: Tensor | None
+    permutation_rng_state: Tensor
+    history: list[dict[str, Any]]
+    data: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict written to disk: ``format``, ``version``, then every field (not copied)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {"format": FORMAT, "version": VERSION, **fields}
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Checkpoint:
+        """The record of a dict read by :func:`load_checkpoint` (extra keys are ignored)."""
+        return cls(**{f.name: state[f.name] for f in dataclasses.fields(cls)})
+
+
+#: The keys of a checkpoint file: derived from :class:`Checkpoint`.
 REQUIRED_KEYS: tuple[str, ...] = (
     "format",
     "version",
-    "epoch",
-    "config",
-    "model_state",
-    "optimizer_state",
-    "scaler_state",
-    "torch_rng_state",
-    "device_rng_state",
-    "permutation_rng_state",
-    "history",
-    "data",
+    *(f.name for f in dataclasses.fields(Checkpoint)),
 )
 # Settings that may differ between a checkpoint's run and the run resuming from it.
 # threads: thread count can change the last bits of CPU reductions; it is allowed so that a
@@ -47,12 +87,14 @@ def checkpoint_path(directory: str | os.PathLike[str], epoch: int) -> Path:
     return Path(directory) / f"epoch-{epoch:03d}.pt"
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write ``state`` (a dict with :data:`REQUIRED_KEYS`) to ``path`` atomically.
+def save_checkpoint(path: str | os.PathLike[str], state: Checkpoint | dict[str, Any]) -> Path:
+    """Write ``state`` (a :class:`Checkpoint`, or a dict with :data:`REQUIRED_KEYS`) atomically.
 
     The file is written next to its destination and renamed over it, so a crash leaves
     either the old file or the new one, never half of one.
     """
+    if isinstance(state, Checkpoint):
+        state = state.to_dict()
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state is missing key(s) {missing}")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from robustloss.train.engine import as_tensor
+from robustloss.train.inputs import as_tensor
 
 
 def predict_proba(
