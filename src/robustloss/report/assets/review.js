@@ -161,5 +161,7 @@ $("order").addEventListener("change", function(){ var k = view[state.pos]; state
 $("fgiven").addEventListener("change", function(){ state.given = this.value; state.pos = 0; rebuild(); render(); this.blur(); });
 $("fsugg").addEventListener("change", function(){ state.sugg = this.value; state.pos = 0; rebuild(); render(); this.blur(); });
 window.addEventListener("hashchange", function(){ fromHash(); $("fgiven").value = state.given; $("fsugg").value = state.sugg; rebuild(); render(); });
+// For tests and the curious: which sheets this page has asked the browser for.
+window.robustlossReview = {sheetsRequested: function(){ return Object.keys(sheets).map(Number); }};
 rebuild(); render();
 })();
