@@ -18,11 +18,18 @@ from typing import Any
 
 from robustloss.data import DATASETS
 from robustloss.detect import METHODS, RANK_BY
-from robustloss.losses import LOSS_NAMES, LOSS_PARAMS, make_loss
+from robustloss.losses import (
+    CONFIG_LOSS_PARAMS,
+    LOSS_NAMES,
+    LOSS_PARAM_SPECS,
+    LOSS_PARAMS,
+    make_loss,
+)
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.noise import NOISE_KINDS
 
 __all__ = [
+    "FLOAT_LOSS_FIELDS",
     "LOSS_FIELDS",
     "NOISE_KINDS_CLI",
     "PRECISIONS",
@@ -44,10 +51,16 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "amp")
 #: Noise kinds a run can use: "matrix" needs a transition matrix, which no flag carries.
 NOISE_KINDS_CLI: tuple[str, ...] = tuple(k for k in NOISE_KINDS if k != "matrix")
 
-#: RunConfig fields that are loss hyperparameters (each belongs to some losses only).
-LOSS_FIELDS: tuple[str, ...] = ("gamma", "cutoff", "q", "alpha", "beta", "detach_weight")
+#: RunConfig fields that are loss hyperparameters (each belongs to some losses only); an
+#: alias of :data:`robustloss.losses.CONFIG_LOSS_PARAMS`, where they are described.
+LOSS_FIELDS: tuple[str, ...] = CONFIG_LOSS_PARAMS
 
-_FLOAT_FIELDS: tuple[str, ...] = ("noise", "gamma", "cutoff", "q", "alpha", "beta", "lr")
+#: The loss hyperparameters that are numbers (all of them but the ``detach_weight`` flag).
+FLOAT_LOSS_FIELDS: tuple[str, ...] = tuple(
+    k for k in CONFIG_LOSS_PARAMS if LOSS_PARAM_SPECS[k].type is float
+)
+
+_FLOAT_FIELDS: tuple[str, ...] = ("noise", *FLOAT_LOSS_FIELDS, "lr")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -156,6 +169,15 @@ class RunConfig:
     # ----- validation ------------------------------------------------------------------
 
     def _validate(self) -> None:
+        """Every field, in the order of the phases of a run that use them."""
+        self._check_data()
+        self._check_noise()
+        self._check_loss()
+        self._check_training()
+        self._check_detection()
+        self._check_runtime()
+
+    def _check_data(self) -> None:
         if (self.dataset is None) == (self.data is None):
             raise ValueError(
                 "Expected exactly one of `dataset` (--dataset) and `data` (--data), but got "
@@ -165,9 +187,13 @@ class RunConfig:
             _check_choice("dataset", self.dataset, tuple(DATASETS))
         if self.data is not None and (not isinstance(self.data, str) or not self.data):
             raise ValueError(f"Expected {_where('data')} to be a path, but got {self.data!r}")
+
+    def _check_noise(self) -> None:
         _check_float("noise", self.noise, "a rate in [0, 1]", lambda v: 0.0 <= v <= 1.0)
         _check_choice("noise_kind", self.noise_kind, NOISE_KINDS_CLI)
         _check_int("noise_seed", self.noise_seed, 0, optional=True)
+
+    def _check_loss(self) -> None:
         _check_choice("loss", self.loss, LOSS_NAMES)
         accepted = LOSS_PARAMS[self.loss]
         for key in LOSS_FIELDS:
@@ -191,6 +217,8 @@ class RunConfig:
             make_loss(self.loss, **self.loss_params())
         except ValueError as exc:
             raise ValueError(f"{_flag('loss')} {self.loss}: {exc}") from None
+
+    def _check_training(self) -> None:
         _check_int("epochs", self.epochs, 1)
         _check_int("delay", self.delay, 0)
         if self.delay > self.epochs:
@@ -204,8 +232,12 @@ class RunConfig:
         _check_int("subset", self.subset, 2, optional=True)
         _check_choice("protocol", self.protocol, PROTOCOLS)
         _check_int("folds", self.folds, 2)
+
+    def _check_detection(self) -> None:
         _check_choice("method", self.method, METHODS)
         _check_choice("rank_by", self.rank_by, RANK_BY)
+
+    def _check_runtime(self) -> None:
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(
