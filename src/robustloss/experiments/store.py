@@ -26,17 +26,32 @@ that network filesystems (NFS, Lustre, GPFS home directories) do not reliably pr
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from robustloss._io import json_text
+from robustloss.experiments.config import RunConfig
+from robustloss.experiments.results import TrialRecord, trial_table, write_trials_csv
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "ResultStore",
+    "history_rows",
+    "trial_table",  # re-exported from robustloss.experiments.results
+    "write_trials_csv",
+]
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-driver lock
+    fcntl = None
 
 SCHEMA_VERSION = 1
 STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
@@ -102,6 +117,10 @@ CREATE TABLE IF NOT EXISTS runs (
 def _json(value: Any) -> str:
     """JSON that always parses back: NaN/inf (e.g. an empty run's F1) become null."""
     return json_text(value, sort_keys=True)
+
+
+def _config_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    return config.to_dict() if isinstance(config, RunConfig) else config
 
 
 def history_rows(history: Any) -> list[tuple[int, int, dict[str, Any]]]:
@@ -215,9 +234,7 @@ class ResultStore:
 
         The lock is an OS file lock, so a killed driver releases it with its process.
         """
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no cross-driver protection
+        if fcntl is None:  # pragma: no cover - not POSIX: no cross-driver protection
             return
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -241,7 +258,7 @@ class ResultStore:
         self,
         *,
         name: str,
-        trials: Sequence[tuple[str, dict[str, Any]]],
+        trials: Sequence[tuple[str, RunConfig | dict[str, Any]]],
         description: str = "",
         source: str = "",
         spec: str = "",
@@ -265,7 +282,7 @@ class ResultStore:
             c.executemany(
                 "INSERT INTO trials (hash, sweep, config, created) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (hash) DO NOTHING",
-                [(h, name, _json(config), now) for h, config in trials],
+                [(h, name, _json(_config_dict(config)), now) for h, config in trials],
             )
             c.executemany(
                 "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
@@ -294,20 +311,28 @@ class ResultStore:
                     "UPDATE runs SET submitted = submitted + ? WHERE id = ?", (len(hashes), run_id)
                 )
 
-    def record(self, trial_hash: str, record: dict[str, Any], *, run_id: int | None = None) -> None:
+    def record(
+        self,
+        trial_hash: str,
+        record: TrialRecord | Mapping[str, Any],
+        *,
+        run_id: int | None = None,
+    ) -> None:
         """Write one finished trial: status, summary and history in one transaction.
 
-        ``record`` is what a worker returns: ``status`` (``done``/``failed``), ``summary``
-        (dict, may hold ``history``), ``error`` (text), ``worker``, ``seconds``. Recording a
-        trial twice replaces its row and history (never duplicates them).
+        ``record`` is what a worker returned (:class:`TrialRecord`, or its ``to_dict()``
+        shape): ``status`` (``done``/``failed``), ``summary`` (dict, may hold ``history``),
+        ``error`` (text), ``worker``, ``seconds``. Recording a trial twice replaces its row
+        and history (never duplicates them).
         """
-        status = record.get("status", "done")
+        values = record.to_dict() if isinstance(record, TrialRecord) else dict(record)
+        status = values.get("status", "done")
         if status not in ("done", "failed"):
             raise ValueError(f"record status must be 'done' or 'failed', but got {status!r}")
-        summary = dict(record.get("summary") or {})
+        summary = dict(values.get("summary") or {})
         history = summary.pop("history", None)
         if history is None:
-            history = record.get("history")
+            history = values.get("history")
         rows = history_rows(history) if status == "done" else []
         with self.transaction() as c:
             cursor = c.execute(
@@ -316,9 +341,9 @@ class ResultStore:
                 (
                     status,
                     _json(summary) if status == "done" else None,
-                    record.get("error"),
-                    record.get("worker"),
-                    record.get("seconds"),
+                    values.get("error"),
+                    values.get("worker"),
+                    values.get("seconds"),
                     time.time(),
                     run_id,
                     trial_hash,
@@ -404,39 +429,3 @@ class ResultStore:
     def export_csv(self, path: str | os.PathLike[str], *, sweep: str | None = None) -> Path:
         """One CSV row per trial (:func:`write_trials_csv`)."""
         return write_trials_csv(self.trials(sweep=sweep), path)
-
-
-def write_trials_csv(trials: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """One CSV row per trial: hash, status, every config key, every scalar summary key."""
-    rows = trial_table(trials)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns or ["hash"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def trial_table(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flat rows of trials: identity and status, config keys, scalar summary values."""
-    rows = []
-    for trial in trials:
-        row: dict[str, Any] = {
-            "hash": trial["hash"],
-            "status": trial["status"],
-            "worker": trial.get("worker"),
-            "seconds": trial.get("seconds"),
-            "error": (trial.get("error") or "").strip().splitlines()[-1:] or None,
-        }
-        if row["error"]:
-            row["error"] = row["error"][0]
-        row.update(trial["config"])
-        for key, value in (trial.get("summary") or {}).items():
-            if key not in row and (value is None or isinstance(value, (int, float, str, bool))):
-                row[key] = value
-        rows.append(row)
-    return rows
