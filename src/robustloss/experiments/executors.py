@@ -17,13 +17,17 @@ return a plain record; only the driver writes the results database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from typing import Any
 
-from distributed import Client
+from dask_jobqueue import SLURMCluster
+from distributed import Client, LocalCluster
 
-from robustloss.experiments.spec import EXECUTORS
+from robustloss.experiments.spec import EXECUTORS, SlurmSettings
 from robustloss.provenance import available_cpus
+
+#: The sbatch job name of every worker job.
+JOB_NAME = "robustloss"
 
 
 def trial_threads(executor: str, *, threads: int = 1, cores: int = 1) -> int:
@@ -31,90 +35,56 @@ def trial_threads(executor: str, *, threads: int = 1, cores: int = 1) -> int:
     return cores if executor == "slurm" else threads
 
 
-def _slurm_kwargs(
-    *,
-    account: str | None,
-    queue: str | None,
-    walltime: str,
-    memory: str,
-    cores: int,
-    job_extra: Sequence[str],
-    prologue: Sequence[str],
-    python: str | None,
-    local_directory: str | None,
-    log_directory: str | None,
-    interface: str | None,
-    job_name: str,
-) -> dict[str, Any]:
-    if cores < 1:
-        raise ValueError(f"Expected argument `cores` to be an int >= 1, but got {cores!r}")
+def _slurm_settings(slurm: SlurmSettings | None, options: dict[str, Any]) -> SlurmSettings:
+    """``slurm`` (default: :class:`SlurmSettings`'s defaults) with ``options`` replaced;
+    an option that is not a field is a TypeError naming it."""
+    return dataclasses.replace(slurm or SlurmSettings(), **options)
+
+
+def _slurm_kwargs(settings: SlurmSettings, *, job_name: str = JOB_NAME) -> dict[str, Any]:
+    """``SLURMCluster`` arguments for ``settings`` (``max_jobs`` and ``adapt`` size the
+    cluster afterwards: :func:`make_client`)."""
+    if settings.cores < 1:
+        raise ValueError(
+            f"Expected argument `cores` to be an int >= 1, but got {settings.cores!r}"
+        )
     kwargs: dict[str, Any] = {
         # One Dask thread (one trial at a time) in one process per job; the job books
         # `cores` CPUs, which the trial uses as torch threads.
         "cores": 1,
         "processes": 1,
-        "job_cpu": cores,
-        "memory": memory,
-        "walltime": walltime,
+        "job_cpu": settings.cores,
+        "memory": settings.memory,
+        "walltime": settings.walltime,
         "job_name": job_name,
-        "job_extra_directives": list(job_extra),
-        "job_script_prologue": list(prologue),
+        "job_extra_directives": list(settings.job_extra),
+        "job_script_prologue": list(settings.prologue),
         "scheduler_options": {"dashboard_address": None},
     }
-    optional = {
-        "account": account,
-        "queue": queue,
-        "python": python,
-        "local_directory": local_directory,
-        "log_directory": log_directory,
-        "interface": interface,
-    }
-    kwargs.update({k: v for k, v in optional.items() if v is not None})
+    optional = ("account", "queue", "python", "local_directory", "log_directory", "interface")
+    kwargs.update({k: getattr(settings, k) for k in optional if getattr(settings, k) is not None})
     return kwargs
 
 
 def slurm_cluster(
-    *,
-    account: str | None = None,
-    queue: str | None = None,
-    walltime: str = "04:00:00",
-    memory: str = "8GB",
-    cores: int = 1,
-    job_extra: Sequence[str] = (),
-    prologue: Sequence[str] = (),
-    python: str | None = None,
-    local_directory: str | None = None,
-    log_directory: str | None = None,
-    interface: str | None = None,
-    job_name: str = "robustloss",
-):
-    """A ``dask_jobqueue.SLURMCluster`` with no jobs yet (it starts a scheduler here)."""
-    from dask_jobqueue import SLURMCluster
+    slurm: SlurmSettings | None = None, *, job_name: str = JOB_NAME, **options: Any
+) -> SLURMCluster:
+    """A ``dask_jobqueue.SLURMCluster`` with no jobs yet (it starts a scheduler here).
 
-    return SLURMCluster(
-        **_slurm_kwargs(
-            account=account,
-            queue=queue,
-            walltime=walltime,
-            memory=memory,
-            cores=cores,
-            job_extra=job_extra,
-            prologue=prologue,
-            python=python,
-            local_directory=local_directory,
-            log_directory=log_directory,
-            interface=interface,
-            job_name=job_name,
-        )
-    )
+    ``options``: :class:`~robustloss.experiments.spec.SlurmSettings` fields that replace
+    those of ``slurm``; ``job_name``: sbatch ``-J``.
+    """
+    return SLURMCluster(**_slurm_kwargs(_slurm_settings(slurm, options), job_name=job_name))
 
 
-def slurm_job_script(**options: Any) -> str:
+def slurm_job_script(
+    slurm: SlurmSettings | None = None, *, job_name: str = JOB_NAME, **options: Any
+) -> str:
     """The sbatch script one worker job would be submitted with (nothing is submitted).
 
-    Takes :func:`slurm_cluster`'s options; starts and closes a scheduler to render it.
+    Takes :func:`slurm_cluster`'s arguments; starts and closes a scheduler to render it.
     """
-    cluster = slurm_cluster(**options)
+    cluster = slurm_cluster(slurm, job_name=job_name, **options)
     try:
         return cluster.job_script()
     finally:
@@ -129,19 +99,8 @@ def make_client(
     threads: int = 1,
     timeout: float = 60.0,
     processes: bool = True,
-    account: str | None = None,
-    queue: str | None = None,
-    walltime: str = "04:00:00",
-    memory: str = "8GB",
-    cores: int = 1,
-    max_jobs: int = 4,
-    adapt: bool = False,
-    job_extra: Sequence[str] = (),
-    prologue: Sequence[str] = (),
-    python: str | None = None,
-    local_directory: str | None = None,
-    log_directory: str | None = None,
-    interface: str | None = None,
+    slurm: SlurmSettings | None = None,
+    **slurm_options: Any,
 ) -> Client:
     """A Dask ``Client`` for ``executor``; close it with :func:`close_client`.
 
@@ -152,58 +111,55 @@ def make_client(
         threads: torch threads each local trial will use (sizes the default ``n_workers``).
         timeout: seconds to wait for the scheduler (``"dask"``).
         processes: ``False`` runs local workers as threads of this process (tests).
-        account, queue, walltime, memory, cores, job_extra, prologue, python,
-            local_directory, log_directory, interface: SLURM job settings
-            (:class:`~robustloss.experiments.spec.SlurmSettings`).
-        max_jobs: SLURM jobs to hold (or, with ``adapt``, the most to scale up to).
+        slurm: the SLURM job settings (:class:`~robustloss.experiments.spec.SlurmSettings`,
+            whose defaults apply where not given); ``slurm_options`` (``account=...``,
+            ``cores=...``, ``max_jobs=...``, any of its fields) replace single ones.
 
     Raises:
         ValueError: an unknown executor, ``"dask"`` without an address, bad sizes.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"Expected `executor` to be one of {EXECUTORS}, but got {executor!r}")
+    settings = _slurm_settings(slurm, slurm_options)
     if executor == "dask":
         if not address:
             raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
         return Client(address, timeout=timeout)
     if executor == "local":
-        if threads < 1:
-            raise ValueError(f"Expected `threads` to be an int >= 1, but got {threads!r}")
-        workers = n_workers if n_workers is not None else max(1, available_cpus() // threads)
-        if workers < 1:
-            raise ValueError(f"Expected `n_workers` to be an int >= 1, but got {workers!r}")
-        from distributed import LocalCluster
+        return _local_client(n_workers, threads=threads, processes=processes)
+    return _slurm_client(settings)
 
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=processes,
-            dashboard_address=None,
-            worker_dashboard_address=None,
-            # No dashboard, but the scheduler still serves /health: on any free port, not
-            # 8787 (which another cluster on this machine may hold).
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        )
-        return Client(cluster)
-    if max_jobs < 1:
-        raise ValueError(f"Expected `max_jobs` to be an int >= 1, but got {max_jobs!r}")
-    cluster = slurm_cluster(
-        account=account,
-        queue=queue,
-        walltime=walltime,
-        memory=memory,
-        cores=cores,
-        job_extra=job_extra,
-        prologue=prologue,
-        python=python,
-        local_directory=local_directory,
-        log_directory=log_directory,
-        interface=interface,
+
+def _local_client(n_workers: int | None, *, threads: int, processes: bool) -> Client:
+    if threads < 1:
+        raise ValueError(f"Expected `threads` to be an int >= 1, but got {threads!r}")
+    workers = n_workers if n_workers is not None else max(1, available_cpus() // threads)
+    if workers < 1:
+        raise ValueError(f"Expected `n_workers` to be an int >= 1, but got {workers!r}")
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=processes,
+        dashboard_address=None,
+        worker_dashboard_address=None,
+        # No dashboard, but the scheduler still serves /health: on any free port, not
+        # 8787 (which another cluster on this machine may hold).
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
     )
-    if adapt:
-        cluster.adapt(minimum_jobs=0, maximum_jobs=max_jobs)
+    return Client(cluster)
+
+
+def _slurm_client(settings: SlurmSettings) -> Client:
+    """``max_jobs`` SLURM jobs held, or with ``adapt`` scaled between 0 and ``max_jobs``."""
+    if settings.max_jobs < 1:
+        raise ValueError(
+            f"Expected `max_jobs` to be an int >= 1, but got {settings.max_jobs!r}"
+        )
+    cluster = SLURMCluster(**_slurm_kwargs(settings))
+    if settings.adapt:
+        cluster.adapt(minimum_jobs=0, maximum_jobs=settings.max_jobs)
     else:
-        cluster.scale(jobs=max_jobs)
+        cluster.scale(jobs=settings.max_jobs)
     return Client(cluster)
 
 

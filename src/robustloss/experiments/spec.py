@@ -58,34 +58,12 @@ from robustloss.experiments.config import RunConfig, config_hash
 EXECUTORS: tuple[str, ...] = ("local", "dask", "slurm")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-_SWEEP_KEYS: dict[str, tuple[type, ...]] = {
-    "name": (str,),
-    "description": (str,),
-    "seeds": (list,),
-    "executor": (str,),
-    "address": (str,),
-    "workers": (int,),
-    "threads": (int,),
-    "shared_warmup": (bool,),
-    "warmup_dir": (str,),
-    "slurm": (dict,),
-}
-
-_SLURM_KEYS: dict[str, tuple[type, ...]] = {
-    "account": (str,),
-    "queue": (str,),
-    "walltime": (str,),
-    "memory": (str,),
-    "cores": (int,),
-    "max_jobs": (int,),
-    "adapt": (bool,),
-    "job_extra": (list,),
-    "prologue": (list,),
-    "python": (str,),
-    "local_directory": (str,),
-    "log_directory": (str,),
-    "interface": (str,),
-}
+def _option(default: Any, help: str | None = None, *, flag: str | None = None,
+            metavar: str | None = None) -> Any:
+    """A :class:`SlurmSettings` field; ``flag``, ``metavar`` and ``help`` describe its
+    ``robustloss sweep`` option (fields without a ``flag`` are spec keys only)."""
+    metadata = {"flag": flag, "metavar": metavar, "help": help} if flag else {}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -98,21 +76,59 @@ class SlurmSettings:
     ``max_jobs`` jobs for the whole sweep). ``job_extra`` are extra ``#SBATCH`` options
     (e.g. ``"--gres=gpu:1"``), ``prologue`` shell lines run before the worker starts
     (e.g. ``"source .venv/bin/activate"``).
+
+    The one description of the SLURM options: the ``[sweep.slurm]`` keys of a spec
+    (:data:`SLURM_KEYS`), the flags of ``robustloss sweep`` (each field's metadata) and
+    the executor's arguments (:func:`robustloss.experiments.executors.make_client`) all
+    come from these fields and their defaults.
     """
 
-    account: str | None = None
-    queue: str | None = None
-    walltime: str = "04:00:00"
-    memory: str = "8GB"
-    cores: int = 1
-    max_jobs: int = 4
-    adapt: bool = False
-    job_extra: tuple[str, ...] = ()
-    prologue: tuple[str, ...] = ()
-    python: str | None = None
-    local_directory: str | None = None
-    log_directory: str | None = None
-    interface: str | None = None
+    account: str | None = _option(None, "sbatch --account", flag="--slurm-account",
+                                  metavar="NAME")
+    queue: str | None = _option(None, "sbatch --partition", flag="--slurm-queue",
+                                metavar="NAME")
+    walltime: str = _option("04:00:00", "per job (default: {default})", flag="--walltime",
+                            metavar="HH:MM:SS")
+    memory: str = _option("8GB", "per job, e.g. 8GB (default: {default})", flag="--memory",
+                          metavar="SIZE")
+    cores: int = _option(1, "CPUs per job = torch threads per trial (default: {default})",
+                         flag="--cores", metavar="N")
+    max_jobs: int = _option(4, "jobs at most (default: {default})", flag="--max-jobs",
+                            metavar="N")
+    adapt: bool = _option(False, "scale between 0 and --max-jobs with the queue",
+                          flag="--adapt")
+    job_extra: tuple[str, ...] = _option(
+        (), "extra #SBATCH option, e.g. --job-extra=--gres=gpu:1 (repeatable)",
+        flag="--job-extra", metavar="OPTION")
+    interface: str | None = _option(
+        None, "network interface the workers reach the driver on, e.g. ib0",
+        flag="--interface", metavar="NAME")
+    prologue: tuple[str, ...] = _option(
+        (), "shell line run before each worker, e.g. 'source .venv/bin/activate' "
+        "(repeatable)", flag="--prologue", metavar="LINE")
+    python: str | None = _option(None)
+    local_directory: str | None = _option(None)
+    log_directory: str | None = _option(None)
+
+
+#: Settings that must be >= 1, in ``[sweep]`` and ``[sweep.slurm]``.
+_POSITIVE: tuple[str, ...] = ("workers", "threads", "cores", "max_jobs")
+
+
+def _toml_types(annotation: str) -> tuple[type, ...]:
+    """The TOML value types of a settings field, from its annotation (``str | None``:
+    a string; ``tuple[str, ...]``: a list)."""
+    if annotation.startswith("tuple["):
+        return (list,)
+    names = {"int": int, "str": str, "bool": bool}
+    return tuple(names[p.strip()] for p in annotation.split("|") if p.strip() in names)
+
+
+#: The keys of ``[sweep.slurm]`` and the TOML types each takes.
+SLURM_KEYS: dict[str, tuple[type, ...]] = {
+    f.name: _toml_types(str(f.type)) for f in dataclasses.fields(SlurmSettings)
+}
+_SLURM_LISTS: tuple[str, ...] = tuple(k for k, t in SLURM_KEYS.items() if t == (list,))
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,18 @@ class SweepSettings:
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
 
+#: The keys of ``[sweep]``: the spec's own, then :class:`SweepSettings`'s fields.
+_SWEEP_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "description": (str,),
+    "seeds": (list,),
+    **{
+        f.name: (dict,) if f.name == "slurm" else _toml_types(str(f.type))
+        for f in dataclasses.fields(SweepSettings)
+    },
+}
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A parsed spec: ``base`` top-level settings, ``groups`` overrides, ``settings``.
@@ -152,8 +180,8 @@ class SweepSpec:
     source: str = "<string>"
     text: str = ""
 
-    def trials(self) -> list[dict[str, Any]]:
-        """The resolved trial configs (``RunConfig.to_dict()``), duplicates removed."""
+    def trials(self) -> list[RunConfig]:
+        """The resolved trial configs, duplicates removed (:func:`expand_spec`)."""
         return expand_spec(self)
 
 
@@ -237,17 +265,14 @@ def _positive(value: Any, where: str, key: str) -> None:
 
 
 def _parse_slurm(table: dict[str, Any], where: str) -> SlurmSettings:
-    _check_table(table, where, _SLURM_KEYS)
-    for key in ("job_extra", "prologue"):
+    _check_table(table, where, SLURM_KEYS)
+    for key in _SLURM_LISTS:
         bad = [v for v in table.get(key, []) if not isinstance(v, str)]
         if bad:
             raise ValueError(f"{where}: key {key!r} must list strings, but got {bad[0]!r}")
-    for key in ("cores", "max_jobs"):
+    for key in _POSITIVE:
         _positive(table.get(key), where, key)
-    values = dict(table)
-    for key in ("job_extra", "prologue"):
-        if key in values:
-            values[key] = tuple(values[key])
+    values = {k: tuple(v) if k in _SLURM_LISTS else v for k, v in table.items()}
     return SlurmSettings(**values)
 
 
@@ -259,9 +284,62 @@ def _parse_settings(table: dict[str, Any], where: str) -> SweepSettings:
         raise ValueError(
             f"{where}: key 'executor' must be one of {EXECUTORS}, but got {executor!r}"
         )
-    for key in ("workers", "threads"):
+    for key in _POSITIVE:
         _positive(values.get(key), where, key)
     return SweepSettings(**values, slurm=_parse_slurm(slurm, f"{where}.slurm"))
+
+
+def _split_tables(data: dict[str, Any], source: str) -> tuple[dict[str, Any], list[Any]]:
+    """Take ``[sweep]`` and ``[[group]]`` out of ``data`` (what is left: the top level)."""
+    sweep = data.pop("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ValueError(f"{source}: 'sweep' must be a table ([sweep]), but got {sweep!r}")
+    groups = data.pop("group", [])
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError(f"{source}: 'group' must be an array of tables ([[group]])")
+    _check_table(sweep, f"{source} [sweep]", _SWEEP_KEYS)
+    return sweep, groups
+
+
+def _parse_base(data: dict[str, Any], seeds: Any, source: str) -> dict[str, Any]:
+    """The top-level trial settings, with ``[sweep] seeds`` as the ``seed`` axis."""
+    fields, types = run_config_fields(), _field_types()
+    base = dict(data)
+    _check_settings(base, f"{source} (top level)", fields, types)
+    if seeds is not None:
+        if "seed" in base:
+            raise ValueError(f"{source}: give seeds either as [sweep] seeds or as seed, not both")
+        _check_settings({"seed": seeds}, f"{source} [sweep] seeds", fields, types)
+        base["seed"] = list(seeds)
+    return base
+
+
+def _parse_groups(groups: list[dict[str, Any]], source: str) -> tuple[dict[str, Any], ...]:
+    fields, types = run_config_fields(), _field_types()
+    parsed = []
+    for i, group in enumerate(groups):
+        group = dict(group)
+        label = group.pop("name", f"group-{i + 1}")
+        if not isinstance(label, str):
+            raise ValueError(f"{source} [[group]] #{i + 1}: 'name' must be a string")
+        _check_settings(group, f"{source} [[group]] {label!r}", fields, types)
+        parsed.append({"name": label, **group})
+    names = [g["name"] for g in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source}: two [[group]] tables share a name: {names}")
+    return tuple(parsed)
+
+
+def _spec_name(sweep: dict[str, Any], source: str, fallback: str | None) -> str:
+    name = sweep.get("name") or fallback or (
+        Path(source).stem if source != "<string>" else "sweep"
+    )
+    if not _NAME_RE.match(name):
+        raise ValueError(
+            f"{source} [sweep]: key 'name' must be letters, digits, '.', '_' or '-' (it names "
+            f"the results folder runs/<name>/), but got {name!r}"
+        )
+    return name
 
 
 def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) -> SweepSpec:
@@ -275,50 +353,14 @@ def parse_spec(text: str, *, source: str = "<string>", name: str | None = None) 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{source}: invalid TOML: {exc}") from exc
-    sweep = data.pop("sweep", {})
-    if not isinstance(sweep, dict):
-        raise ValueError(f"{source}: 'sweep' must be a table ([sweep]), but got {sweep!r}")
-    groups = data.pop("group", [])
-    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-        raise ValueError(f"{source}: 'group' must be an array of tables ([[group]])")
-    _check_table(sweep, f"{source} [sweep]", _SWEEP_KEYS)
-
-    fields = run_config_fields()
-    types = _field_types()
-    base = dict(data)
-    _check_settings(base, f"{source} (top level)", fields, types)
-    seeds = sweep.get("seeds")
-    if seeds is not None:
-        if "seed" in base:
-            raise ValueError(f"{source}: give seeds either as [sweep] seeds or as seed, not both")
-        _check_settings({"seed": seeds}, f"{source} [sweep] seeds", fields, types)
-        base["seed"] = list(seeds)
-
-    parsed_groups = []
-    for i, group in enumerate(groups):
-        group = dict(group)
-        label = group.pop("name", f"group-{i + 1}")
-        if not isinstance(label, str):
-            raise ValueError(f"{source} [[group]] #{i + 1}: 'name' must be a string")
-        _check_settings(group, f"{source} [[group]] {label!r}", fields, types)
-        parsed_groups.append({"name": label, **group})
-    names = [g["name"] for g in parsed_groups]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{source}: two [[group]] tables share a name: {names}")
-
-    spec_name = sweep.get("name") or name or (
-        Path(source).stem if source != "<string>" else "sweep"
-    )
-    if not _NAME_RE.match(spec_name):
-        raise ValueError(
-            f"{source} [sweep]: key 'name' must be letters, digits, '.', '_' or '-' (it names "
-            f"the results folder runs/<name>/), but got {spec_name!r}"
-        )
+    sweep, groups = _split_tables(data, source)
+    base = _parse_base(data, sweep.get("seeds"), source)
+    parsed_groups = _parse_groups(groups, source)
     spec = SweepSpec(
-        name=spec_name,
+        name=_spec_name(sweep, source, name),
         description=sweep.get("description", ""),
         base=base,
-        groups=tuple(parsed_groups),
+        groups=parsed_groups,
         settings=_parse_settings(sweep, f"{source} [sweep]"),
         source=source,
         text=text,
@@ -333,15 +375,15 @@ def _product(settings: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
-def expand_spec(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The trials of ``spec``: one resolved ``RunConfig.to_dict()`` per distinct config.
+def expand_spec(spec: SweepSpec) -> list[RunConfig]:
+    """The trials of ``spec``: one :class:`RunConfig` per distinct config (hash).
 
     Each group (or the top level alone when there are none) is the cartesian product of
     its lists; order follows the spec (groups in order, later keys varying fastest).
     """
     groups = spec.groups or ({"name": None},)
     seen: set[str] = set()
-    trials: list[dict[str, Any]] = []
+    trials: list[RunConfig] = []
     for group in groups:
         overrides = {k: v for k, v in group.items() if k != "name"}
         where = f"{spec.source} [[group]] {group['name']!r}" if group["name"] else spec.source
@@ -353,13 +395,13 @@ def expand_spec(spec: SweepSpec) -> list[dict[str, Any]]:
             key = config_hash(config)
             if key not in seen:
                 seen.add(key)
-                trials.append(config.to_dict())
+                trials.append(config)
     return trials
 
 
-def trial_hash(config: dict[str, Any]) -> str:
-    """The results-database key of a trial config dict (:func:`config_hash` of it)."""
-    return config_hash(RunConfig.from_dict(config))
+def trial_hash(config: RunConfig | dict[str, Any]) -> str:
+    """The results-database key of a trial config (:func:`config_hash` of it)."""
+    return config_hash(config)
 
 
 def _bundled() -> dict[str, Any]:
