@@ -12,8 +12,11 @@ import time
 from typing import Any
 
 
-def fake_summary(config: dict[str, Any]) -> dict[str, Any]:
-    """A deterministic summary of ``config``: F1 and counts that depend on its settings."""
+def fake_summary(config: Any) -> dict[str, Any]:
+    """A deterministic summary of ``config`` (a RunConfig, or its dict as the database
+    holds it): F1 and counts that depend on its settings."""
+    if not isinstance(config, dict):
+        config = config.to_dict()
     gamma = config.get("gamma") or 0.0
     cutoff = config.get("cutoff") or 0.0
     f1 = 0.5 + 0.1 * gamma + 0.2 * cutoff + 0.01 * config["seed"] - 0.001 * config["delay"]
@@ -35,8 +38,9 @@ def fake_summary(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fake_trial(config: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    if config["seed"] == 13:
+def fake_trial(config: Any, **kwargs: Any) -> dict[str, Any]:
+    """What a trial_fn gets on a worker: the trial's RunConfig."""
+    if config.seed == 13:
         raise RuntimeError("seed 13 is unlucky")
     time.sleep(float(os.environ.get("ROBUSTLOSS_FAKE_SLEEP", "0")))
     return fake_summary(config)

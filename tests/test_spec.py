@@ -53,17 +53,17 @@ def test_expansion_is_the_product_per_group():
     trials = spec.trials()
     # ce: 2 noise x 2 seeds; blurry: 2 x 2 x 3 gammas x 2 delays; pz: 1 noise x 2 seeds.
     assert len(trials) == 4 + 24 + 2
-    ce = [t for t in trials if t["loss"] == "ce"]
-    assert {(t["noise"], t["seed"]) for t in ce} == {(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)}
-    blurry = [t for t in trials if t["loss"] == "blurry"]
-    assert {t["gamma"] for t in blurry} == {0.2, 0.3, 0.4}
-    assert all(t["cutoff"] is None for t in blurry)
-    pz = [t for t in trials if t["loss"] == "pz"]
-    assert {t["noise"] for t in pz} == {0.2}  # the group's scalar replaces the top-level axis
-    assert all(t["gamma"] is None and t["cutoff"] == 0.05 and t["delay"] == 3 for t in pz)
-    assert all(t["epochs"] == 3 and t["dataset"] == "mnist" for t in trials)
+    ce = [t for t in trials if t.loss == "ce"]
+    assert {(t.noise, t.seed) for t in ce} == {(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)}
+    blurry = [t for t in trials if t.loss == "blurry"]
+    assert {t.gamma for t in blurry} == {0.2, 0.3, 0.4}
+    assert all(t.cutoff is None for t in blurry)
+    pz = [t for t in trials if t.loss == "pz"]
+    assert {t.noise for t in pz} == {0.2}  # the group's scalar replaces the top-level axis
+    assert all(t.gamma is None and t.cutoff == 0.05 and t.delay == 3 for t in pz)
+    assert all(t.epochs == 3 and t.dataset == "mnist" for t in trials)
     # Every trial is a resolved RunConfig dict.
-    assert all(RunConfig.from_dict(t).to_dict() == t for t in trials)
+    assert all(RunConfig.from_dict(t.to_dict()) == t for t in trials)
 
 
 def test_settings_are_parsed_and_not_part_of_trials():
@@ -84,7 +84,7 @@ def test_without_groups_the_top_level_expands():
     assert len(trials) == 6
     assert spec.name == "n"
     # Later keys vary fastest, in the order of the file.
-    assert [(t["gamma"], t["seed"]) for t in trials[:3]] == [(1.0, 0), (1.0, 1), (1.0, 2)]
+    assert [(t.gamma, t.seed) for t in trials[:3]] == [(1.0, 0), (1.0, 1), (1.0, 2)]
 
 
 def test_duplicate_trials_are_kept_once():
@@ -105,7 +105,7 @@ noise = [0.2, 0.1]
 
 def test_trial_hash_is_config_hash():
     trial = parse_spec('loss = "blurry"\ngamma = 0.4\n').trials()[0]
-    assert trial_hash(trial) == config_hash(RunConfig.from_dict(trial))
+    assert trial_hash(trial) == config_hash(RunConfig.from_dict(trial.to_dict()))
 
 
 @pytest.mark.parametrize(
@@ -152,11 +152,11 @@ def test_bundled_specs_load_and_expand():
 
 def test_peer_losses_pairs_detached_blurry_with_gce_of_the_same_exponent():
     trials = load_spec("peer-losses").trials()
-    settings = {(t["loss"], t["gamma"], t["q"], t["detach_weight"]) for t in trials}
+    settings = {(t.loss, t.gamma, t.q, t.detach_weight) for t in trials}
     assert ("blurry", 0.4, None, None) in settings  # detached: the default
     assert ("blurry", 0.4, None, False) in settings  # the literal formula
     assert ("gce", None, 0.4, None) in settings  # the same gradient as detached blurry
-    assert {t["loss"] for t in trials} == {
+    assert {t.loss for t in trials} == {
         "ce", "focal", "blurry", "pz", "gce", "mae", "sce", "nce+rce"
     }
 
@@ -164,7 +164,7 @@ def test_peer_losses_pairs_detached_blurry_with_gce_of_the_same_exponent():
 def test_paper_table1_uses_the_papers_best_settings():
     trials = load_spec("paper-table1").trials()
     best = {
-        (t["dataset"], t["noise"], t["loss"]): (t["gamma"], t["cutoff"], t["delay"])
+        (t.dataset, t.noise, t.loss): (t.gamma, t.cutoff, t.delay)
         for t in trials
     }
     assert best["mnist", 0.1, "blurry"] == (0.3, None, 0)
@@ -174,13 +174,13 @@ def test_paper_table1_uses_the_papers_best_settings():
     assert best["mnist", 0.2, "pz"] == (None, 0.05, 4)
     assert best["mnist", 0.1, "pz"] == (None, 0.05, 6)
     assert best["fashion-mnist", 0.2, "focal"] == (2.0, None, 0)
-    assert all(t["protocol"] == "cv" and t["epochs"] == 10 for t in trials)
+    assert all(t.protocol == "cv" and t.epochs == 10 for t in trials)
 
 
 def test_quick_is_small():
     trials = load_spec("quick").trials()
     assert len(trials) <= 20
-    assert all(t["subset"] <= 2000 and t["epochs"] <= 3 for t in trials)
+    assert all(t.subset <= 2000 and t.epochs <= 3 for t in trials)
 
 
 def test_load_spec_by_path_and_unknown_name(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -17,11 +18,8 @@ from robustloss.experiments.executors import close_client, make_client
 from robustloss.experiments.spec import parse_spec, trial_hash
 from robustloss.experiments.store import ResultStore
 from robustloss.experiments.sweep import default_db_path, execute_trial, run_sweep
-from robustloss.experiments.warmup import (
-    execute_warmup,
-    plan_warmups,
-    trial_epochs,
-)
+from robustloss.experiments.warmup import plan_warmups, trial_epochs
+from robustloss.experiments.worker import execute_warmup
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
@@ -69,7 +67,7 @@ def test_execute_trial_returns_plain_records():
     assert record["status"] == "done" and record["error"] is None
     assert record["summary"] == fake_summary(config)
     assert record["worker"].endswith(f":{os.getpid()}") and record["seconds"] >= 0
-    failed = execute_trial({**config, "seed": 13}, trial_fn=fake_trial)
+    failed = execute_trial(dataclasses.replace(config, seed=13), trial_fn=fake_trial)
     assert failed["status"] == "failed" and failed["summary"] is None
     assert "RuntimeError: seed 13 is unlucky" in failed["error"]
     assert "Traceback" in failed["error"]

@@ -3,6 +3,7 @@ with solo runs, and resuming a sweep whose CE trial is already done."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -12,13 +13,8 @@ from robustloss.experiments.executors import close_client, make_client
 from robustloss.experiments.spec import load_spec, parse_spec, trial_hash
 from robustloss.experiments.store import ResultStore
 from robustloss.experiments.sweep import run_sweep
-from robustloss.experiments.warmup import (
-    MARKER,
-    group_key,
-    plan_warmups,
-    run_warmup,
-    warmup_folder,
-)
+from robustloss.experiments.warmup import MARKER, group_key, plan_warmups, warmup_folder
+from robustloss.experiments.worker import run_warmup
 from synthetic import tiny_npz as _tiny_npz
 
 SPEC = """
@@ -109,7 +105,7 @@ def test_warmup_source_preference_and_fallbacks():
     trials = _trials(BASE + short_ce + two)
     [group] = plan_warmups(trials).groups
     assert (group.kind, group.source, group.cost) == ("run", None, 5 * 6)
-    assert group.config["loss"] == "ce" and group.config["delay"] == group.config["epochs"] == 6
+    assert group.config.loss == "ce" and group.config.delay == group.config.epochs == 6
     # A complete warm-up of enough epochs on disk beats both, and costs nothing.
     trials = _trials(BASE + CE + PZ6)
     key = group_key(trials[1][1])
@@ -201,8 +197,8 @@ def test_resumed_sweep_whose_ce_trial_is_done(tmp_path, client, left_on_disk):
     spec = _spec(npz, delays=[1, 2])
     ce_config = spec.trials()[0]
     folder = warmup_folder(warm, spec.name, group_key(ce_config))
-    if left_on_disk:  # what the CE trial's worker wrote (sweep.run_trial with checkpoints)
-        run_warmup({**ce_config, "threads": 1}, folder, keep=[1, 2])
+    if left_on_disk:  # what the CE trial's worker wrote (worker.run_trial with checkpoints)
+        run_warmup(dataclasses.replace(ce_config, threads=1), folder, keep=[1, 2])
         assert (folder / MARKER).is_file()
         # Only the checkpoints at the delays stay: 2 of 4 epochs, per fold model.
         assert sorted(p.name for p in (folder / "model-0").glob("epoch-*.pt")) == [

@@ -9,8 +9,9 @@ even with SIGKILL, loses at most the trials still running; the next run of the s
 resumes with them. A failed trial is recorded with its traceback (``status = 'failed'``)
 and the sweep goes on; a later run retries it.
 
-Workers run :func:`execute_trial`: they set their torch threads, point the data root at the
-driver's, run the trial and return a plain dict; they never touch the database.
+Workers run :func:`~robustloss.experiments.worker.execute_trial`: configs cross the Dask
+boundary as ``RunConfig.to_dict()`` and records come back as ``TrialRecord.to_dict()``;
+workers never touch the database.
 
 Default database: ``runs/<spec name>/results.db`` under the current directory
 (:func:`default_db_path`); warm-up checkpoints beside it in ``warmups/`` unless the spec or
@@ -20,272 +21,86 @@ Default database: ``runs/<spec name>/results.db`` under the current directory
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import socket
 import sys
 import time
 import traceback
 import warnings
-from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from robustloss.experiments.spec import SweepSpec, load_spec, trial_hash
+from tqdm.auto import tqdm
+
+from robustloss.data import data_root, load_dataset
+from robustloss.experiments.config import RunConfig
+from robustloss.experiments.plan import SweepResult, format_plan, plan_rows, text_table
+from robustloss.experiments.results import TrialRecord, default_db_path, resolve_source
+from robustloss.experiments.spec import SweepSettings, SweepSpec, load_spec, trial_hash
 from robustloss.experiments.store import ResultStore
 from robustloss.experiments.warmup import (
     WarmupGroup,
     WarmupPlan,
-    execute_warmup,
     plan_warmups,
     remove_warmup,
-    run_warmup,
-    trial_epochs,
     warmup_epochs_on_disk,
     warmup_folder,
 )
+from robustloss.experiments.worker import TrialFn, execute_trial, execute_warmup
 
-TrialFn = Callable[..., dict[str, Any]]
+__all__ = [
+    "SweepResult",
+    "TrialFn",
+    "default_db_path",  # re-exported from robustloss.experiments.results, as the next
+    "execute_trial",  # re-exported from robustloss.experiments.worker
+    "format_plan",
+    "resolve_source",
+    "run_sweep",
+    "text_table",
+]
 
-
-def default_db_path(spec_name: str) -> Path:
-    """``runs/<spec name>/results.db``, relative to the current directory."""
-    return Path("runs") / spec_name / "results.db"
-
-
-def resolve_source(source: str | os.PathLike[str]) -> tuple[Path, str | None]:
-    """``(database, sweep name or None)`` for a results database file or a spec.
-
-    A spec (bundled name or file) means its default database, read for its own sweep only.
-
-    Raises:
-        ValueError: neither an existing database file nor a spec whose database exists.
-    """
-    path = Path(source)
-    if path.is_file() and path.suffix != ".toml":
-        return path, None
-    spec = load_spec(source)
-    db = default_db_path(spec.name)
-    if not db.is_file():
-        raise ValueError(
-            f"no results for spec {spec.name!r}: {str(db)!r} does not exist "
-            f"(run `robustloss sweep {source}` first, or give the database path)"
-        )
-    return db, spec.name
+Trial = tuple[str, RunConfig]  # (config hash, config)
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+@dataclass(frozen=True)
+class _Options:
+    """One run's settings: the arguments of :func:`run_sweep` over the spec's defaults."""
 
-
-def prepare_worker(
-    config: dict[str, Any], *, threads: int | None, data_root: str | None
-) -> dict[str, Any]:
-    """Per-task worker set-up; returns ``config`` with its torch threads filled in.
-
-    Points ``$ROBUSTLOSS_DATA`` at the driver's data root and sets torch's threads; a
-    config whose ``threads`` is None (all cores) gets ``threads``, so a trial uses exactly
-    what its worker was sized for (the config hash, computed by the driver, is unchanged).
-    """
-    if data_root is not None:
-        os.environ["ROBUSTLOSS_DATA"] = data_root
-    if threads is None:
-        return config
-    import torch
-
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return config if config.get("threads") is not None else {**config, "threads": threads}
-
-
-def run_trial(
-    config: dict[str, Any],
-    *,
-    resume_dir: str | None = None,
-    checkpoint_dir: str | None = None,
-    keep: Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """The default trial: :func:`~robustloss.experiments.pipeline.run_experiment`'s summary.
-
-    With ``resume_dir`` every model starts from its shared warm-up checkpoint; with
-    ``checkpoint_dir`` this (plain CE) trial is a shared warm-up itself, keeping the
-    checkpoints of the epochs in ``keep`` (:func:`~robustloss.experiments.warmup.run_warmup`).
-    """
-    from robustloss.experiments.pipeline import RunConfig, run_experiment
-
-    if checkpoint_dir is not None:
-        return run_warmup(config, checkpoint_dir, keep=keep)
-    kwargs: dict[str, Any] = {} if resume_dir is None else {"resume_dir": resume_dir}
-    return run_experiment(RunConfig.from_dict(config), quiet=True, **kwargs)
-
-
-def execute_trial(
-    config: dict[str, Any],
-    *,
-    trial_fn: TrialFn | None = None,
-    threads: int | None = 1,
-    data_root: str | None = None,
-    resume_dir: str | None = None,
-    checkpoint_dir: str | None = None,
-    keep: Sequence[int] | None = None,
-    warmup: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Worker entry point: run one trial and return a plain record, never raising.
-
-    ``trial_fn(config, **kw) -> summary dict`` (default :func:`run_trial`; ``resume_dir``,
-    ``checkpoint_dir`` and ``keep`` are passed only when set). ``warmup`` is the record of the
-    shared warm-up this trial depends on (Dask passes the result of its task: a dedicated
-    warm-up's or the source trial's record). See :func:`prepare_worker` for ``threads`` and
-    ``data_root``.
-
-    Returns:
-        ``{"status": "done"|"failed", "summary": dict|None, "error": str|None,
-        "worker": "host:pid", "seconds": float}``.
-    """
-    start = time.perf_counter()
-    record: dict[str, Any] = {"summary": None, "error": None, "worker": worker_name()}
-    try:
-        if warmup is not None and warmup.get("status") != "done":
-            raise RuntimeError(f"the shared warm-up failed on {warmup.get('worker')}:\n"
-                               f"{warmup.get('error')}")
-        config = prepare_worker(config, threads=threads, data_root=data_root)
-        fn = trial_fn or run_trial
-        folders = {"resume_dir": resume_dir, "checkpoint_dir": checkpoint_dir, "keep": keep}
-        record["summary"] = fn(config, **{k: v for k, v in folders.items() if v is not None})
-        record["status"] = "done"
-    except Exception:
-        record["status"] = "failed"
-        record["error"] = traceback.format_exc()
-    record["seconds"] = time.perf_counter() - start
-    return record
-
-
-@dataclass
-class SweepResult:
-    """What a sweep run did. ``skipped``: trials already done before it started."""
-
-    spec: str
+    spec_name: str
     db_path: Path
-    total: int
-    skipped: int = 0
-    done: int = 0
-    failed: int = 0
-    remaining: int = 0
-    seconds: float = 0.0
-    epochs_alone: int = 0
-    epochs: int = 0
-    warmups: int = 0
-    warmup_kinds: dict[str, int] = field(default_factory=dict)
-    dry_run: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    plan: list[dict[str, Any]] = field(default_factory=list)
+    threads: int | None
+    share: bool
+    warmup_dir: Path
+    skip: frozenset[str]
 
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0 and self.remaining == 0
+    def folder(self, group: WarmupGroup) -> Path:
+        return warmup_folder(self.warmup_dir, self.spec_name, group.key)
 
 
-def _failure(exc: BaseException) -> dict[str, Any]:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"status": "failed", "summary": None, "error": text, "worker": None, "seconds": None}
-
-
-def _last_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[-1] if lines else ""
-
-
-def _describe(config: dict[str, Any]) -> str:
-    params = [f"{k}={config[k]}" for k in ("gamma", "cutoff", "q", "alpha", "beta")
-              if config.get(k) is not None]
-    return " ".join([config["loss"], *params])
-
-
-def _plan_rows(
-    trials: list[tuple[str, dict[str, Any]]],
-    todo: set[str],
-    status: dict[str, str],
-    plan: WarmupPlan,
-) -> list[dict[str, Any]]:
-    groups = {g.key: i + 1 for i, g in enumerate(plan.groups)}
-    rows = []
-    for h, config in trials:
-        group = plan.assignment.get(h)
-        cost = trial_epochs(config)
-        warmup = ""
-        if group is not None and h == group.source:
-            warmup = f"W{groups[group.key]}*"
-        elif group is not None:
-            cost -= group.models * int(config["delay"])
-            warmup = f"W{groups[group.key]}"
-        rows.append({
-            "hash": h[:10],
-            "status": status.get(h, "new"),
-            "data": config.get("dataset") or config.get("data"),
-            "noise": config["noise"],
-            "loss": _describe(config),
-            "delay": config["delay"],
-            "seed": config["seed"],
-            "epochs": cost if h in todo else 0,
-            "warmup": warmup,
-        })
-    return rows
-
-
-def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces (cells shown with ``str``)."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
-    lines = [list(header), *cells]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+def _options(
+    spec: SweepSpec,
+    *,
+    db_path: str | os.PathLike[str] | None,
+    trial_fn: TrialFn | None,
+    shared_warmup: bool | None,
+    threads: int | None,
+    warmup_dir: str | os.PathLike[str] | None,
+    retry_failed: bool,
+) -> _Options:
+    settings = spec.settings
+    db = Path(db_path) if db_path is not None else default_db_path(spec.name)
+    share = settings.shared_warmup if shared_warmup is None else shared_warmup
+    if warmup_dir is None:
+        warmup_dir = settings.warmup_dir or db.parent / "warmups"
+    return _Options(
+        spec_name=spec.name,
+        db_path=db,
+        threads=settings.threads if threads is None else threads,
+        share=share and trial_fn is None,  # a trial_fn never shares
+        warmup_dir=Path(warmup_dir),
+        skip=frozenset({"done"} if retry_failed else {"done", "failed"}),
     )
-
-
-def format_plan(result: SweepResult) -> str:
-    """The dry-run listing: one line per trial, then the epoch accounting."""
-    columns = ("hash", "status", "data", "noise", "loss", "delay", "seed", "epochs", "warmup")
-    lines = [text_table(columns, [[row[c] for c in columns] for row in result.plan])]
-    todo = result.total - result.skipped
-    lines.append("")
-    lines.append(
-        f"{result.total} trials: {result.skipped} done, {todo} to run "
-        f"(epochs are fold-epochs: epochs x models per trial)"
-    )
-    if result.warmups:
-        kinds = result.warmup_kinds
-        parts = [
-            f"{kinds[kind]} {text}"
-            for kind, text in (
-                ("trial", "CE trial(s) of the sweep run with checkpoints (epochs counted once)"),
-                ("on disk", "complete on disk (reused: no epochs)"),
-                ("run", "dedicated CE run(s) (their epochs included)"),
-            )
-            if kinds.get(kind)
-        ]
-        lines.append(f"shared warm-ups: {result.warmups}: {'; '.join(parts)}")
-        lines.append("warmup: Wn = starts from warm-up n at its delay; Wn* = is warm-up n")
-    if result.epochs_alone:
-        lines.append(
-            f"epochs: {result.epochs} with shared warm-ups, {result.epochs_alone} with each "
-            f"trial run alone: {result.epochs_alone - result.epochs} saved, "
-            f"{result.epochs / result.epochs_alone:.2f}x"
-        )
-    return "\n".join(lines)
-
-
-def _prefetch(configs: list[dict[str, Any]]) -> None:
-    """Load each built-in dataset once here, so workers never download it concurrently."""
-    names = sorted({c["dataset"] for c in configs if c.get("dataset")})
-    if not names:
-        return
-    from robustloss.data import load_dataset
-
-    for name in names:
-        for split in ("train", "test"):
-            load_dataset(name, split)
 
 
 def run_sweep(
@@ -309,8 +124,9 @@ def run_sweep(
         db_path: the results database (default :func:`default_db_path`).
         client: a Dask ``Client`` (:func:`~robustloss.experiments.executors.make_client`);
             None makes one from the spec's ``[sweep]`` settings and closes it at the end.
-        trial_fn: ``trial_fn(config) -> summary`` run on the workers instead of the real
-            experiment (tests, smoke runs); it must be importable by the workers.
+        trial_fn: ``trial_fn(config: RunConfig, **folders) -> summary`` run on the workers
+            instead of the real experiment (tests, smoke runs); it must be importable by
+            the workers.
         dry_run: only list the trials, their status and epoch cost (the database is read,
             never created or written).
         progress: a tqdm bar on ``stream`` (trials done / total, ETA).
@@ -323,50 +139,80 @@ def run_sweep(
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    settings = spec.settings
-    db_path = Path(db_path) if db_path is not None else default_db_path(spec.name)
-    threads = settings.threads if threads is None else threads
-    if shared_warmup is None:
-        shared_warmup = settings.shared_warmup
-    share = shared_warmup and trial_fn is None
-    if warmup_dir is None:
-        warmup_dir = settings.warmup_dir or db_path.parent / "warmups"
-
+    options = _options(spec, db_path=db_path, trial_fn=trial_fn, shared_warmup=shared_warmup,
+                       threads=threads, warmup_dir=warmup_dir, retry_failed=retry_failed)
     trials = [(trial_hash(c), c) for c in spec.trials()]
-    result = SweepResult(spec=spec.name, db_path=db_path, total=len(trials), dry_run=dry_run)
-
-    skip = {"done"} if retry_failed else {"done", "failed"}
-
-    def on_disk(key: str) -> frozenset[int]:  # a complete warm-up left by an earlier run
-        return warmup_epochs_on_disk(warmup_folder(warmup_dir, spec.name, key))
-
-    def plan_for(status: dict[str, str]) -> tuple[list[tuple[str, dict[str, Any]]], WarmupPlan]:
-        todo = [(h, c) for h, c in trials if status.get(h) not in skip]
-        plan = plan_warmups(todo, enabled=share, on_disk=on_disk)
-        result.skipped = len(trials) - len(todo)
-        result.remaining = len(todo)
-        result.epochs_alone, result.epochs = plan.epochs_alone, plan.epochs_shared
-        result.warmups = len(plan.groups)
-        result.warmup_kinds = dict(Counter(g.kind for g in plan.groups))
-        return todo, plan
-
+    result = SweepResult(spec=spec.name, db_path=options.db_path, total=len(trials),
+                         dry_run=dry_run)
     if dry_run:
-        status: dict[str, str] = {}
-        if db_path.is_file():
-            with ResultStore(db_path, readonly=True) as store:
-                status = {t["hash"]: t["status"] for t in store.trials()}
-        todo, plan = plan_for(status)
-        result.plan = _plan_rows(trials, {h for h, _ in todo}, status, plan)
-        print(format_plan(result), file=stream or sys.stdout)
+        _dry_run(trials, options, result, stream or sys.stdout)
         return result
-
     start = time.perf_counter()
-    store = ResultStore(db_path)
+    try:
+        _run_recorded(spec, trials, options, result, client=client, trial_fn=trial_fn,
+                      progress=progress, stream=stream)
+    finally:
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+# ----- planning ---------------------------------------------------------------------------
+
+
+def _plan(
+    trials: list[Trial], status: dict[str, str], options: _Options, result: SweepResult
+) -> tuple[list[Trial], WarmupPlan]:
+    """The trials still to run (by ``status``) and their shared warm-ups, noted in ``result``."""
+    todo = [(h, c) for h, c in trials if status.get(h) not in options.skip]
+    on_disk = functools.partial(_warmup_on_disk, options)
+    plan = plan_warmups(todo, enabled=options.share, on_disk=on_disk)
+    result.planned(len(todo), plan)
+    return todo, plan
+
+
+def _warmup_on_disk(options: _Options, key: str) -> frozenset[int]:
+    """The epochs of a complete warm-up that an earlier run left on disk (or none)."""
+    return warmup_epochs_on_disk(warmup_folder(options.warmup_dir, options.spec_name, key))
+
+
+def _dry_run(
+    trials: list[Trial], options: _Options, result: SweepResult, stream: TextIO
+) -> None:
+    status: dict[str, str] = {}
+    if options.db_path.is_file():
+        with ResultStore(options.db_path, readonly=True) as store:
+            status = {t["hash"]: t["status"] for t in store.trials()}
+    todo, plan = _plan(trials, status, options, result)
+    result.plan = plan_rows(trials, {h for h, _ in todo}, status, plan)
+    print(format_plan(result), file=stream)
+
+
+# ----- a recorded run ---------------------------------------------------------------------
+
+
+def _open_store(path: Path) -> ResultStore:
+    store = ResultStore(path)
     try:
         store.lock()  # before anything is written: another driver may own these rows
     except ValueError:
         store.close()
         raise
+    return store
+
+
+def _run_recorded(
+    spec: SweepSpec,
+    trials: list[Trial],
+    options: _Options,
+    result: SweepResult,
+    *,
+    client: Any,
+    trial_fn: TrialFn | None,
+    progress: bool,
+    stream: TextIO | None,
+) -> None:
+    """Record the sweep, plan what is left, run it on ``client`` (or one made here)."""
+    store = _open_store(options.db_path)
     own_client = client is None
     run_id = None
     try:
@@ -376,150 +222,170 @@ def run_sweep(
             description=spec.description,
             source=spec.source,
             spec=spec.text,
-            executor=settings.executor if own_client else str(client),
+            executor=spec.settings.executor if own_client else str(client),
         )
-        todo, plan = plan_for({t["hash"]: t["status"] for t in store.trials(sweep=spec.name)})
+        status = {t["hash"]: t["status"] for t in store.trials(sweep=spec.name)}
+        todo, plan = _plan(trials, status, options, result)
         if not todo:
-            return result
+            return
         if trial_fn is None:
             _prefetch([c for _, c in todo])
+        threads = options.threads
         if own_client:
-            from robustloss.experiments.executors import make_client, trial_threads
-
-            slurm = settings.slurm
-            threads = trial_threads(settings.executor, threads=threads, cores=slurm.cores)
-            client = make_client(
-                settings.executor,
-                address=settings.address,
-                n_workers=settings.workers,
-                threads=threads,
-                **{k: getattr(slurm, k) for k in slurm.__dataclass_fields__},
-            )
-        _run(client, store, run_id, todo, plan, result, trial_fn=trial_fn, threads=threads,
-             warmup_dir=Path(warmup_dir), progress=progress, stream=stream)
+            client, threads = _make_client(spec.settings, threads)
+        dispatch = _Dispatch(client, options, trial_fn=trial_fn, threads=threads)
+        dispatch.run(store, run_id, todo, plan, result, progress=progress, stream=stream)
     finally:
+        _close(store, run_id, client if own_client else None)
+
+
+def _prefetch(configs: list[RunConfig]) -> None:
+    """Load each built-in dataset once here, so workers never download it concurrently."""
+    for name in sorted({c.dataset for c in configs if c.dataset}):
+        for split in ("train", "test"):
+            load_dataset(name, split)
+
+
+def _make_client(settings: SweepSettings, threads: int | None) -> tuple[Any, int]:
+    """A client from the spec's ``[sweep]`` settings, and the torch threads per trial."""
+    # Imported here: Dask's import costs a second, which `robustloss --help` need not pay.
+    from robustloss.experiments.executors import make_client, trial_threads
+
+    threads = trial_threads(settings.executor, threads=threads, cores=settings.slurm.cores)
+    client = make_client(settings.executor, address=settings.address,
+                         n_workers=settings.workers, threads=threads, slurm=settings.slurm)
+    return client, threads
+
+
+def _close(store: ResultStore, run_id: int | None, client: Any) -> None:
+    """Trials still in flight go back to pending; the run is closed, then the client."""
+    try:
+        store.reset_running()
+        if run_id is not None:
+            store.finish_run(run_id)
+    finally:
+        store.close()
+        if client is not None:
+            from robustloss.experiments.executors import close_client  # see _make_client
+
+            close_client(client)
+
+
+class _WarmupCleanup:
+    """Deletes a group's warm-up checkpoints once all of its trials are done (a failed one
+    keeps them, for the next run to resume from)."""
+
+    def __init__(self, plan: WarmupPlan):
+        self._assignment = plan.assignment
+        self._left = {g.key: len(g.trials) for g in plan.groups}
+        self._failed = dict.fromkeys(self._left, 0)
+
+    def finished(self, trial_hash: str, ok: bool) -> WarmupGroup | None:
+        """Count a trial; the group whose checkpoints may go now, or None."""
+        group = self._assignment.get(trial_hash)
+        if group is None:
+            return None
+        self._left[group.key] -= 1
+        self._failed[group.key] += not ok
+        done = self._left[group.key] == 0 and self._failed[group.key] == 0
+        return group if done else None
+
+
+@dataclass
+class _Dispatch:
+    """Submits a sweep's tasks to ``client`` and records each result as it arrives."""
+
+    client: Any
+    options: _Options
+    trial_fn: TrialFn | None
+    threads: int | None
+    data_root: str | None = None
+    futures: dict[Any, str] = field(default_factory=dict)  # future -> trial hash
+
+    def __post_init__(self) -> None:
+        real = self.trial_fn is None
+        self.data_root = str(data_root()) if real else os.environ.get("ROBUSTLOSS_DATA")
+
+    def run(self, store: ResultStore, run_id: int, todo: list[Trial], plan: WarmupPlan,
+            result: SweepResult, *, progress: bool, stream: TextIO | None) -> None:
+        if self.trial_fn is None:
+            self._warn_shared_rng()
+        store.mark_running([h for h, _ in todo], run_id=run_id)
+        self._submit(todo, plan)
+        bar = tqdm(total=len(todo), desc=result.spec, unit="trial", disable=not progress,
+                   file=stream or sys.stderr, dynamic_ncols=True)
+        if result.skipped:
+            bar.set_postfix_str(f"{result.skipped} already done")
         try:
-            store.reset_running()  # trials still in flight when stopped: pending again
-            if run_id is not None:
-                store.finish_run(run_id)
+            self._collect(store, run_id, _WarmupCleanup(plan), result, bar)
         finally:
-            store.close()
-            if own_client and client is not None:
-                from robustloss.experiments.executors import close_client
+            bar.close()
+            if self.futures:
+                self.client.cancel(list(self.futures))
+            with contextlib.suppress(OSError):
+                self.options.warmup_dir.rmdir()  # only if empty: every warm-up was removed
 
-                close_client(client)
-        result.seconds = time.perf_counter() - start
-    return result
+    def _warn_shared_rng(self) -> None:
+        from robustloss.experiments.executors import shared_rng_warning  # see _make_client
 
-
-def _run(
-    client: Any,
-    store: ResultStore,
-    run_id: int,
-    todo: list[tuple[str, dict[str, Any]]],
-    plan: WarmupPlan,
-    result: SweepResult,
-    *,
-    trial_fn: TrialFn | None,
-    threads: int | None,
-    warmup_dir: Path,
-    progress: bool,
-    stream: TextIO | None,
-) -> None:
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    from robustloss.data import data_root
-    from robustloss.experiments.executors import shared_rng_warning
-
-    if trial_fn is None:
-        problem = shared_rng_warning(client)
+        problem = shared_rng_warning(self.client)
         if problem is not None:
-            warnings.warn(problem, RuntimeWarning, stacklevel=3)
+            warnings.warn(problem, RuntimeWarning, stacklevel=5)
 
-    root = str(data_root()) if trial_fn is None else os.environ.get("ROBUSTLOSS_DATA")
-    store.mark_running([h for h, _ in todo], run_id=run_id)
-
-    def folder(group: WarmupGroup) -> Path:
-        return warmup_folder(warmup_dir, result.spec, group.key)
-
-    futures = {}
-
-    def submit(h: str, config: dict[str, Any], **kwargs: Any) -> Any:
-        future = client.submit(execute_trial, config, trial_fn=trial_fn, threads=threads,
-                               data_root=root, pure=False, **kwargs)
-        futures[future] = h
+    def _trial(self, h: str, config: RunConfig, **kwargs: Any) -> Any:
+        future = self.client.submit(
+            execute_trial, config.to_dict(), trial_fn=self.trial_fn, threads=self.threads,
+            data_root=self.data_root, trial_hash=h, pure=False, **kwargs,
+        )
+        self.futures[future] = h
         return future
 
-    # Warm-ups first (their trials wait for them): a dedicated CE run, or the group's CE
-    # trial run with checkpoints, which is then recorded like every other trial.
-    warm_futures = {}
-    for group in plan.groups:
-        if group.source is None:
-            warm_futures[group.key] = client.submit(
-                execute_warmup,
-                group.config,
-                str(folder(group)),
-                keep=group.kept_epochs,
-                threads=threads,
-                data_root=root,
-                pure=False,
-                priority=10,
-            )
-        else:
-            warm_futures[group.key] = submit(
-                group.source,
-                group.config,
-                checkpoint_dir=str(folder(group)),
-                keep=group.kept_epochs,
-                priority=10,
-            )
-    for h, config in todo:
-        group = plan.assignment.get(h)
-        if group is None:
-            submit(h, config)
-        elif h != group.source:
-            submit(h, config, resume_dir=str(folder(group)), warmup=warm_futures[group.key])
-    left_in_group = {g.key: len(g.trials) for g in plan.groups}
-    failed_in_group = dict.fromkeys(left_in_group, 0)
-    warm_futures.clear()  # the trials hold them now; done ones can be released
+    def _warmup(self, group: WarmupGroup) -> Any:
+        """A dedicated CE run, or the group's CE trial run with checkpoints (then recorded
+        like every other trial)."""
+        folder = str(self.options.folder(group))
+        if group.source is not None:
+            return self._trial(group.source, group.config, checkpoint_dir=folder,
+                               keep=group.kept_epochs, priority=10)
+        return self.client.submit(
+            execute_warmup, group.config.to_dict(), folder, keep=group.kept_epochs,
+            threads=self.threads, data_root=self.data_root, pure=False, priority=10,
+        )
 
-    bar = tqdm(
-        total=len(todo),
-        desc=result.spec,
-        unit="trial",
-        disable=not progress,
-        file=stream or sys.stderr,
-        dynamic_ncols=True,
-    )
-    if result.skipped:
-        bar.set_postfix_str(f"{result.skipped} already done")
-    try:
-        for future in as_completed(futures):
-            h = futures.pop(future)
-            try:
-                record = future.result()
-            except Exception as exc:  # lost worker, cancelled, unpicklable result, ...
-                record = _failure(exc)
-            store.record(h, record, run_id=run_id)
-            if record["status"] == "done":
-                result.done += 1
-            else:
-                result.failed += 1
-                result.failures.append((h, _last_line(record.get("error"))))
-            result.remaining -= 1
+    def _submit(self, todo: list[Trial], plan: WarmupPlan) -> None:
+        """Warm-ups first; the trials that start from one wait for its task. Only the
+        trials hold the warm-up futures afterwards, so finished ones can be released."""
+        warm = {group.key: self._warmup(group) for group in plan.groups}
+        for h, config in todo:
             group = plan.assignment.get(h)
+            if group is None:
+                self._trial(h, config)
+            elif h != group.source:
+                self._trial(h, config, resume_dir=str(self.options.folder(group)),
+                            warmup=warm[group.key])
+
+    def _collect(self, store: ResultStore, run_id: int, cleanup: _WarmupCleanup,
+                 result: SweepResult, bar: Any) -> None:
+        from distributed import as_completed  # see _make_client
+
+        for future in as_completed(self.futures):
+            h = self.futures.pop(future)
+            record = _record_of(future)
+            store.record(h, record, run_id=run_id)
+            result.finished(h, record.ok, record.error)
+            group = cleanup.finished(h, record.ok)
             if group is not None:
-                left_in_group[group.key] -= 1
-                failed_in_group[group.key] += record["status"] != "done"
-                if left_in_group[group.key] == 0 and failed_in_group[group.key] == 0:
-                    remove_warmup(folder(group))
+                remove_warmup(self.options.folder(group))
             bar.update(1)
             if result.failed:
                 bar.set_postfix_str(f"{result.failed} failed")
-    finally:
-        bar.close()
-        if futures:
-            client.cancel(list(futures))
-        with contextlib.suppress(OSError):
-            warmup_dir.rmdir()  # only if empty: every warm-up was removed
+
+
+def _record_of(future: Any) -> TrialRecord:
+    """A finished task's record; a task that raised (a lost worker, cancelled, an
+    unpicklable result) is a failed trial with that traceback."""
+    try:
+        return TrialRecord.from_dict(future.result())
+    except Exception as exc:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return TrialRecord(status="failed", error=text)

@@ -36,19 +36,16 @@ so a restarted sweep reuses it. The folder is deleted once every trial of the gr
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from robustloss._io import atomic_write_text
-from robustloss.experiments.config import LOSS_FIELDS
+from robustloss.experiments.config import LOSS_FIELDS, RunConfig
 
 #: Settings that may differ between trials sharing a warm-up.
 WARMUP_INDEPENDENT: tuple[str, ...] = (
@@ -64,33 +61,32 @@ SHAREABLE_PROTOCOLS: tuple[str, ...] = ("in-sample", "cv")
 MARKER = "warmup.json"
 
 
-def models_per_trial(config: dict[str, Any]) -> int:
+def models_per_trial(config: RunConfig) -> int:
     """Models one trial trains: ``folds`` under a K-fold protocol, else 1."""
-    return 1 if config.get("protocol", "in-sample") == "in-sample" else int(config["folds"])
+    return 1 if config.protocol == "in-sample" else config.folds
 
 
-def trial_epochs(config: dict[str, Any]) -> int:
+def trial_epochs(config: RunConfig) -> int:
     """Epochs one trial costs run alone, over all of its models (fold-epochs)."""
-    return int(config["epochs"]) * models_per_trial(config)
+    return config.epochs * models_per_trial(config)
 
 
-def group_key(config: dict[str, Any]) -> str:
+def group_key(config: RunConfig) -> str:
     """Hash of everything a warm-up depends on (the config minus WARMUP_INDEPENDENT)."""
-    shared = {k: v for k, v in sorted(config.items()) if k not in WARMUP_INDEPENDENT}
+    shared = {k: v for k, v in sorted(config.to_dict().items()) if k not in WARMUP_INDEPENDENT}
     text = json.dumps(shared, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def warmup_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
+def warmup_config(config: RunConfig, epochs: int) -> RunConfig:
     """The cross-entropy run that serves as warm-up: ``epochs`` epochs, all of them CE.
 
     ``delay = epochs`` says so explicitly: every epoch is warm-up, which is what lets a
     trial with a larger delay resume from any of its checkpoints.
     """
-    out = dict(config)
-    out.update(dict.fromkeys(LOSS_FIELDS))
-    out.update(loss="ce", delay=epochs, epochs=epochs)
-    return out
+    return dataclasses.replace(
+        config, **dict.fromkeys(LOSS_FIELDS), loss="ce", delay=epochs, epochs=epochs
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ class WarmupGroup:
     """
 
     key: str
-    config: dict[str, Any]
+    config: RunConfig
     epochs: int
     members: tuple[str, ...]
     models: int
@@ -162,7 +158,7 @@ class WarmupPlan:
 
 
 def plan_warmups(
-    trials: Sequence[tuple[str, dict[str, Any]]],
+    trials: Sequence[tuple[str, RunConfig]],
     *,
     enabled: bool = True,
     on_disk: Callable[[str], frozenset[int]] | None = None,
@@ -181,38 +177,48 @@ def plan_warmups(
     plan.epochs_shared = plan.epochs_alone
     if not enabled:
         return plan
-    by_key: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    by_key: dict[str, list[tuple[str, RunConfig]]] = {}
     for h, config in trials:
-        if config.get("protocol") in SHAREABLE_PROTOCOLS:
+        if config.protocol in SHAREABLE_PROTOCOLS:
             by_key.setdefault(group_key(config), []).append((h, config))
     for key, group_trials in by_key.items():
-        members = [(h, c) for h, c in group_trials if c["loss"] != "ce" and c["delay"] > 0]
-        if not members:
-            continue
-        delays = tuple(int(c["delay"]) for _, c in members)
-        epochs = max(delays)
-        reused = on_disk is not None and set(delays) <= on_disk(key)
-        ce_trials = [(h, c) for h, c in group_trials if c["loss"] == "ce" and c["epochs"] >= epochs]
-        if reused or not ce_trials:  # a dedicated warm-up, on disk already or to train
-            if not reused and len(members) < 2:
-                continue  # training it for one member would save nothing
-            source, config = None, warmup_config(members[0][1], epochs)
-        else:  # the group's CE trial is the warm-up
-            source, config = ce_trials[0]
-        group = WarmupGroup(
-            key=key,
-            config=config,
-            epochs=epochs,
-            members=tuple(h for h, _ in members),
-            models=models_per_trial(config),
-            member_delays=delays,
-            source=source,
-            reused=reused,
-        )
-        plan.groups.append(group)
-        plan.assignment.update(dict.fromkeys(group.trials, group))
-        plan.epochs_shared -= group.epochs_saved
+        group = _group(key, group_trials, on_disk)
+        if group is not None:
+            plan.groups.append(group)
+            plan.assignment.update(dict.fromkeys(group.trials, group))
+            plan.epochs_shared -= group.epochs_saved
     return plan
+
+
+def _group(
+    key: str,
+    trials: list[tuple[str, RunConfig]],
+    on_disk: Callable[[str], frozenset[int]] | None,
+) -> WarmupGroup | None:
+    """The warm-up group of trials with one :func:`group_key`, or None if none pays off."""
+    members = [(h, c) for h, c in trials if c.loss != "ce" and c.delay > 0]
+    if not members:
+        return None
+    delays = tuple(c.delay for _, c in members)
+    epochs = max(delays)
+    reused = on_disk is not None and set(delays) <= on_disk(key)
+    ce_trials = [(h, c) for h, c in trials if c.loss == "ce" and c.epochs >= epochs]
+    if reused or not ce_trials:  # a dedicated warm-up, on disk already or to train
+        if not reused and len(members) < 2:
+            return None  # training it for one member would save nothing
+        source, config = None, warmup_config(members[0][1], epochs)
+    else:  # the group's CE trial is the warm-up
+        source, config = ce_trials[0]
+    return WarmupGroup(
+        key=key,
+        config=config,
+        epochs=epochs,
+        members=tuple(h for h, _ in members),
+        models=models_per_trial(config),
+        member_delays=delays,
+        source=source,
+        reused=reused,
+    )
 
 
 def warmup_folder(warmup_dir: str | os.PathLike[str], spec_name: str, key: str) -> Path:
@@ -236,78 +242,6 @@ def warmup_complete(folder: str | os.PathLike[str], delays: Iterable[int]) -> bo
     """Whether ``folder`` holds a finished warm-up with a checkpoint at every one of
     ``delays``."""
     return set(delays) <= warmup_epochs_on_disk(folder)
-
-
-def run_warmup(
-    config: dict[str, Any],
-    checkpoint_dir: str | os.PathLike[str],
-    *,
-    keep: Iterable[int] | None = None,
-    quiet: bool = True,
-) -> dict[str, Any]:
-    """Run ``config`` through the pipeline into a fresh ``checkpoint_dir``; return its summary.
-
-    Every model is checkpointed after every epoch while it trains; then only the epochs in
-    ``keep`` (the group's delays; None keeps all) stay on disk: a paper-cnn checkpoint with
-    its Adam state is about 14 MB a model, so a 5-fold, 10-epoch warm-up would otherwise
-    hold about 700 MB. The ``warmup.json`` marker (``epochs``, ``kept``, the config) is
-    written last, atomically, so it exists only for a complete warm-up. ``config`` trains
-    cross entropy throughout: a dedicated warm-up (:func:`warmup_config`) or a plain CE
-    trial of the sweep. Runs on a worker.
-    """
-    from robustloss.experiments.pipeline import RunConfig, run_experiment
-    from robustloss.train.checkpoint import checkpoint_path
-
-    folder = Path(checkpoint_dir)
-    shutil.rmtree(folder, ignore_errors=True)  # an interrupted warm-up starts afresh
-    folder.mkdir(parents=True, exist_ok=True)
-    summary = run_experiment(RunConfig.from_dict(config), quiet=quiet, checkpoint_dir=folder)
-    epochs = int(config["epochs"])
-    kept = sorted(set(range(1, epochs + 1) if keep is None else map(int, keep)))
-    for model_dir in folder.glob("model-*"):
-        for epoch in range(1, epochs + 1):
-            if epoch not in kept:
-                checkpoint_path(model_dir, epoch).unlink(missing_ok=True)
-    marker = {"epochs": epochs, "kept": kept, "config": config, "finished": time.time()}
-    atomic_write_text(folder / MARKER, json.dumps(marker, sort_keys=True, default=str))
-    return summary
-
-
-def execute_warmup(
-    config: dict[str, Any],
-    checkpoint_dir: str,
-    *,
-    keep: Sequence[int] | None = None,
-    threads: int | None = 1,
-    data_root: str | None = None,
-) -> dict[str, Any]:
-    """Worker entry point of a dedicated warm-up, as a plain record, never raising.
-
-    Reuses a complete warm-up of enough epochs in ``checkpoint_dir`` (a dedicated one, or a
-    CE trial's); otherwise :func:`run_warmup`. Returns ``{"status": "done"|"failed",
-    "error": traceback text or None, "worker", "epochs", "reused", "seconds"}``; the trials
-    that depend on it fail with this error when it failed.
-    """
-    from robustloss.experiments.sweep import prepare_worker, worker_name
-
-    start = time.perf_counter()
-    try:
-        config = prepare_worker(config, threads=threads, data_root=data_root)
-        epochs = int(config["epochs"])
-        needed = range(1, epochs + 1) if keep is None else keep
-        reused = warmup_complete(checkpoint_dir, needed)
-        if not reused:
-            run_warmup(config, checkpoint_dir, keep=keep)
-    except Exception:
-        return {"status": "failed", "error": traceback.format_exc(), "worker": worker_name()}
-    return {
-        "status": "done",
-        "error": None,
-        "worker": worker_name(),
-        "epochs": epochs,
-        "reused": reused,
-        "seconds": time.perf_counter() - start,
-    }
 
 
 def remove_warmup(checkpoint_dir: str | os.PathLike[str]) -> None:
