@@ -26,14 +26,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robustloss.experiments.spec import EXECUTORS, SweepSpec, list_specs, load_spec
-from robustloss.experiments.sweep import (
-    SweepResult,
-    default_db_path,
-    resolve_source,
-    run_sweep,
-    text_table,
+from robustloss.experiments.plan import SweepResult, text_table
+from robustloss.experiments.results import default_db_path, resolve_source
+from robustloss.experiments.spec import (
+    EXECUTORS,
+    SlurmSettings,
+    SweepSpec,
+    list_specs,
+    load_spec,
 )
+from robustloss.experiments.store import ResultStore
+from robustloss.experiments.sweep import run_sweep
+from robustloss.report.index import write_report
+from robustloss.report.table import Setting, format_f1, group_settings, row_label
 
 __all__ = ["register", "report_command", "reproduce_command", "results_command",
            "sweep_command"]
@@ -62,22 +67,27 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = p.add_argument_group("SLURM (--executor slurm)")
-    g.add_argument("--slurm-account", metavar="NAME", help="sbatch --account")
-    g.add_argument("--slurm-queue", metavar="NAME", help="sbatch --partition")
-    g.add_argument("--walltime", metavar="HH:MM:SS", help="per job (default: 04:00:00)")
-    g.add_argument("--memory", metavar="SIZE", help="per job, e.g. 8GB (default: 8GB)")
-    g.add_argument("--cores", type=int, metavar="N",
-                   help="CPUs per job = torch threads per trial (default: 1)")
-    g.add_argument("--max-jobs", type=int, metavar="N", help="jobs at most (default: 4)")
-    g.add_argument("--adapt", action="store_true", default=None,
-                   help="scale between 0 and --max-jobs with the queue")
-    g.add_argument("--job-extra", action="append", metavar="OPTION",
-                   help="extra #SBATCH option, e.g. --job-extra=--gres=gpu:1 (repeatable)")
-    g.add_argument("--interface", metavar="NAME",
-                   help="network interface the workers reach the driver on, e.g. ib0")
-    g.add_argument("--prologue", action="append", metavar="LINE",
-                   help="shell line run before each worker, e.g. 'source .venv/bin/activate' "
-                   "(repeatable)")
+    for f in _slurm_flag_fields():
+        _add_slurm_flag(g, f)
+
+
+def _slurm_flag_fields() -> list[dataclasses.Field]:
+    """The :class:`SlurmSettings` fields that are ``robustloss sweep`` flags."""
+    return [f for f in dataclasses.fields(SlurmSettings) if f.metadata.get("flag")]
+
+
+def _add_slurm_flag(g: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
+    """One flag from a SlurmSettings field: its metadata, type and default (``None``
+    means not given: the spec's setting stays)."""
+    flag, help_text = f.metadata["flag"], f.metadata["help"].format(default=f.default)
+    if f.type == "bool":
+        g.add_argument(flag, dest=f.name, action="store_true", default=None, help=help_text)
+    elif str(f.type).startswith("tuple["):
+        g.add_argument(flag, dest=f.name, action="append", metavar=f.metadata["metavar"],
+                       help=help_text)
+    else:
+        g.add_argument(flag, dest=f.name, type=int if f.type == "int" else None,
+                       metavar=f.metadata["metavar"], help=help_text)
 
 
 def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
@@ -86,16 +96,8 @@ def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
         return {k: v for k, v in pairs.items() if v is not None}
 
     slurm = dataclasses.replace(spec.settings.slurm, **given({
-        "account": args.slurm_account,
-        "queue": args.slurm_queue,
-        "walltime": args.walltime,
-        "memory": args.memory,
-        "cores": args.cores,
-        "max_jobs": args.max_jobs,
-        "adapt": args.adapt,
-        "interface": args.interface,
-        "job_extra": None if args.job_extra is None else tuple(args.job_extra),
-        "prologue": None if args.prologue is None else tuple(args.prologue),
+        f.name: tuple(v) if isinstance(v := getattr(args, f.name), list) else v
+        for f in _slurm_flag_fields()
     }))
     settings = dataclasses.replace(spec.settings, slurm=slurm, **given({
         "executor": args.executor,
@@ -159,9 +161,6 @@ def _num(value: Any, fmt: str = ".4f") -> str:
 
 
 def results_command(args: argparse.Namespace) -> int:
-    from robustloss.experiments.store import ResultStore
-    from robustloss.report.table import format_f1, group_settings, row_label
-
     db, sweep = resolve_source(args.source)
     with ResultStore(db, readonly=True) as store:
         trials = store.trials(sweep=sweep)
@@ -170,8 +169,6 @@ def results_command(args: argparse.Namespace) -> int:
             path = store.export_csv(args.csv, sweep=sweep)
             print(f"wrote {path} ({len(trials)} trials)", file=sys.stderr)
     if args.trials:
-        from robustloss.report.table import Setting
-
         chosen = [t for t in trials if args.status is None or t["status"] == args.status]
         rows = []
         for t in chosen:
@@ -204,16 +201,12 @@ def results_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from robustloss.report.index import write_report
-
     paths = write_report(args.sources, args.out, loss_curves=args.loss_curves)
     print(f"report: {paths['index']} ({paths['trials']} trials, {paths['settings']} settings)")
     return 0
 
 
 def reproduce_command(args: argparse.Namespace) -> int:
-    from robustloss.report.index import write_report
-
     name = "quick" if args.quick else "paper-table1"
     spec = load_spec(name)
     db = args.db if args.db is not None else default_db_path(spec.name)

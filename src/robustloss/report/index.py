@@ -14,17 +14,20 @@ any time, also while a sweep is still running (it shows what is done). Folder co
 
 from __future__ import annotations
 
-import csv
 import html
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from robustloss import __version__
-from robustloss._io import atomic_write_text
+from robustloss._io import atomic_write_text, write_csv
+from robustloss.experiments.results import write_trials_csv
+from robustloss.experiments.store import ResultStore
 from robustloss.report.figures import write_figures
+from robustloss.report.loss_curves import plot_loss_curves
 from robustloss.report.table import (
     METRICS,
     NOT_COMPARABLE,
@@ -57,28 +60,22 @@ def _settings_csv(settings, path: Path) -> Path:
     columns = ["row", "setting", "loss", "seeds"]
     for metric in METRICS:
         columns += [f"{metric}_mean", f"{metric}_std"]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for s in settings:
-            row: dict[str, Any] = {
-                "row": row_label(s.row),
-                "setting": s.label,
-                "loss": s.loss,
-                "seeds": " ".join(map(str, sorted(s.seeds))),
-            }
-            for metric in METRICS:
-                mean, std = s.mean(metric), s.std(metric)
-                row[f"{metric}_mean"] = "" if mean != mean else mean
-                row[f"{metric}_std"] = "" if std != std else std
-            writer.writerow(row)
-    return path
+    rows = []
+    for s in settings:
+        row: dict[str, Any] = {
+            "row": row_label(s.row),
+            "setting": s.label,
+            "loss": s.loss,
+            "seeds": " ".join(map(str, sorted(s.seeds))),
+        }
+        for metric in METRICS:
+            row[f"{metric}_mean"], row[f"{metric}_std"] = s.mean(metric), s.std(metric)
+        rows.append(row)
+    return write_csv(path, rows, columns)
 
 
 def _trials_csv(info: Sequence[dict[str, Any]], path: Path) -> Path:
     """Every trial of every source (done or not), each once."""
-    from robustloss.experiments.store import ResultStore, write_trials_csv
-
     trials: dict[str, dict[str, Any]] = {}
     for source in info:
         with ResultStore(source["db"], readonly=True) as store:
@@ -167,19 +164,39 @@ def write_report(
     paths["trials_csv"] = _trials_csv(info, out / "trials.csv")
     figures = write_figures(settings, out, dpi=dpi)
     paths["figures"] = [f["path"] for f in figures]
-    curves: list[Path] = []
-    if loss_curves:
-        from robustloss.report.loss_curves import plot_loss_curves
-
-        curves = list(plot_loss_curves(out / "loss-curves"))
+    curves = list(plot_loss_curves(out / "loss-curves")) if loss_curves else []
     paths["loss_curves"] = curves
     paths["trials"] = len(trials)
     paths["settings"] = len(settings)
 
-    def rel(path: Path) -> str:
-        return html.escape(Path(path).relative_to(out).as_posix())
-
+    page = _Page(out)
     parts = [
+        *_head(trials, settings),
+        *_sources_section(info, trials),
+        *_table1_section(settings, page, paths),
+        *_figures_section(figures, page),
+        *_settings_section(settings, page, paths),
+        *_curves_section(curves, page),
+        "</body></html>",
+    ]
+    index = out / "index.html"
+    atomic_write_text(index, "\n".join(parts) + "\n")
+    paths["index"] = index
+    return paths
+
+
+@dataclass(frozen=True)
+class _Page:
+    """The report folder, for links relative to ``index.html``."""
+
+    out: Path
+
+    def rel(self, path: Path) -> str:
+        return html.escape(Path(path).relative_to(self.out).as_posix())
+
+
+def _head(trials: Sequence[dict[str, Any]], settings) -> list[str]:
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<title>robustloss sweep report</title>",
@@ -188,8 +205,13 @@ def write_report(
         f"<p>robustloss {html.escape(__version__)}, written "
         f"{html.escape(time.strftime('%Y-%m-%d %H:%M:%S %z'))}; {len(trials)} finished "
         f"trials in {len(settings)} settings.</p>",
-        "<h2>Sources</h2><ul>",
     ]
+
+
+def _sources_section(info: Sequence[dict[str, Any]], trials: Sequence[dict[str, Any]]
+                     ) -> list[str]:
+    """Each source with its status counts, the failed trials, the settings all share."""
+    parts = ["<h2>Sources</h2><ul>"]
     for i in info:
         counts = ", ".join(f"{n} {k}" for k, n in i["counts"].items() if n)
         what = f"sweep <code>{html.escape(i['sweep'])}</code> in " if i["sweep"] else ""
@@ -205,48 +227,63 @@ def write_report(
         parts.append("</ul>")
     if trials:
         parts.append(f"<p>Shared settings: <code>{html.escape(_conditions(trials))}</code></p>")
+    return parts
 
-    parts.append("<h2>Table 1: F1 per dataset and corruption rate</h2>")
+
+def _table1_section(settings, page: _Page, paths: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Table 1: F1 per dataset and corruption rate</h2>"]
     rows = table1_rows(settings)
-    if rows:
-        parts.append(_html_table(*table1_grid(rows)))
-        parts.append(
-            "<p>Mean ± sample std over seeds of the F1 of the detections; per loss the "
-            "setting with the best mean F1 in that row (in brackets); bold: the row's best "
-            "loss. The paper's columns are its Table 1 (one run per cell). "
-            f'<a href="{rel(paths["table1_md"])}">Markdown</a>, '
-            f'<a href="{rel(paths["table1_csv"])}">CSV</a>.</p>'
-        )
-        if any(r["paper_f1"] is not None and not r["paper_comparable"] for r in rows):
-            parts.append(f"<p>{html.escape(NOT_COMPARABLE)}</p>")
-    else:
-        parts.append("<p>No finished trials yet.</p>")
+    if not rows:
+        return [*parts, "<p>No finished trials yet.</p>"]
+    parts.append(_html_table(*table1_grid(rows)))
+    parts.append(
+        "<p>Mean ± sample std over seeds of the F1 of the detections; per loss the "
+        "setting with the best mean F1 in that row (in brackets); bold: the row's best "
+        "loss. The paper's columns are its Table 1 (one run per cell). "
+        f'<a href="{page.rel(paths["table1_md"])}">Markdown</a>, '
+        f'<a href="{page.rel(paths["table1_csv"])}">CSV</a>.</p>'
+    )
+    if any(r["paper_f1"] is not None and not r["paper_comparable"] for r in rows):
+        parts.append(f"<p>{html.escape(NOT_COMPARABLE)}</p>")
+    return parts
 
-    for kind, heading in (("figure5", "Figure 5: detections per setting"),
-                          ("figure6", "Figure 6: F1 against delay")):
+
+_FIGURE_HEADINGS: tuple[tuple[str, str], ...] = (
+    ("figure5", "Figure 5: detections per setting"),
+    ("figure6", "Figure 6: F1 against delay"),
+)
+
+
+def _figures_section(figures: Sequence[dict[str, Any]], page: _Page) -> list[str]:
+    parts = []
+    for kind, heading in _FIGURE_HEADINGS:
         chosen = [f for f in figures if f["kind"] == kind]
         if not chosen:
             continue
         parts.append(f"<h2>{heading}</h2>")
         for f in chosen:
-            parts.append(
-                f'<figure><img src="{rel(f["path"])}" alt="{html.escape(str(f["caption"]))}">'
-                f"<figcaption>{html.escape(str(f['caption']))}</figcaption></figure>"
-            )
+            caption = html.escape(str(f["caption"]))
+            parts.append(f'<figure><img src="{page.rel(f["path"])}" alt="{caption}">'
+                         f"<figcaption>{caption}</figcaption></figure>")
+    return parts
 
-    if settings:
-        parts.append("<h2>All settings</h2>")
-        parts.append(_settings_table(settings))
-        parts.append(f'<p><a href="{rel(paths["settings_csv"])}">settings.csv</a>, '
-                     f'<a href="{rel(paths["trials_csv"])}">trials.csv</a> (every trial).</p>')
-    if curves:
-        parts.append("<h2>Loss curves (the paper's Figures 2-4)</h2>")
-        for path in curves:
-            parts.append(f'<figure><img src="{rel(path)}" alt="{rel(path)}">'
-                         f"<figcaption>{rel(path)}</figcaption></figure>")
-    parts.append("</body></html>")
 
-    index = out / "index.html"
-    atomic_write_text(index, "\n".join(parts) + "\n")
-    paths["index"] = index
-    return paths
+def _settings_section(settings, page: _Page, paths: dict[str, Any]) -> list[str]:
+    if not settings:
+        return []
+    return [
+        "<h2>All settings</h2>",
+        _settings_table(settings),
+        f'<p><a href="{page.rel(paths["settings_csv"])}">settings.csv</a>, '
+        f'<a href="{page.rel(paths["trials_csv"])}">trials.csv</a> (every trial).</p>',
+    ]
+
+
+def _curves_section(curves: Sequence[Path], page: _Page) -> list[str]:
+    if not curves:
+        return []
+    parts = ["<h2>Loss curves (the paper's Figures 2-4)</h2>"]
+    for path in curves:
+        parts.append(f'<figure><img src="{page.rel(path)}" alt="{page.rel(path)}">'
+                     f"<figcaption>{page.rel(path)}</figcaption></figure>")
+    return parts

@@ -122,22 +122,81 @@ def loss_curve_data(*, num_points: int = 1000) -> list[CurveFigure]:
     num_points = _check_int("num_points", num_points, 10)
     p = np.linspace(0.0, 1.0, num_points + 1)[1:]  # (0, 1]
     p_open = np.linspace(0.0, 1.0, num_points + 2)[1:-1]  # (0, 1)
+    g = _WEIGHT_GAMMA
+    return [
+        CurveFigure(
+            key="focal",
+            filename="figure2_ce_vs_focal.png",
+            title="Figure 2: cross entropy (CE) and focal loss (FL)",
+            xlabel=_P_LABEL,
+            ylabel="loss",
+            x=p,
+            curves=_focal_curves(p),
+            ylim=(0.0, 5.0),
+        ),
+        CurveFigure(
+            key="blurry",
+            filename="figure3_blurry.png",
+            title=r"Figure 3: Blurry loss $-p_t^\gamma \log p_t$",
+            xlabel=_P_LABEL,
+            ylabel="loss",
+            x=p,
+            curves=_blurry_curves(p),
+            ylim=(0.0, 4.0),
+        ),
+        CurveFigure(
+            key="pz",
+            filename="figure4_piecewise_zero.png",
+            title=r"Figure 4: Piecewise-zero loss (0 for $p_t \leq c$, else CE)",
+            xlabel=_P_LABEL,
+            ylabel="loss",
+            x=p,
+            curves=_pz_curves(p),
+            ylim=(0.0, 4.0),
+        ),
+        CurveFigure(
+            key="weight",
+            filename="gradient_weight.png",
+            title="Per-sample gradient weight relative to cross entropy",
+            xlabel=_P_LABEL,
+            ylabel=r"$(\partial\ell/\partial z_t)\,/\,(\partial CE/\partial z_t)$",
+            x=p_open,
+            curves=_weight_curves(p_open),
+            ylim=(-0.4, 2.1),
+            vlines={math.exp(-1.0 / g): rf"$e^{{-1/\gamma}}$, $\gamma={g:g}$: sign change"},
+        ),
+    ]
 
-    focal = {
+
+def _focal_curves(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Figure 2: focal loss over :data:`FOCAL_GAMMAS` (gamma 0 is cross entropy)."""
+    return {
         (r"CE ($\gamma=0$)" if g == 0 else rf"FL $\gamma={g:g}$"): _values(
             losses.focal_loss, p, gamma=g
         )
         for g in FOCAL_GAMMAS
     }
-    blurry = {
+
+
+def _blurry_curves(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Figure 3: Blurry loss over :data:`BLURRY_GAMMAS` (gamma 0 is cross entropy)."""
+    return {
         (r"CE ($\gamma=0$)" if g == 0 else rf"BL $\gamma={g:g}$"): _values(
             losses.blurry_loss, p, gamma=g
         )
         for g in BLURRY_GAMMAS
     }
-    pz = {rf"PZ $c={c:g}$": _values(losses.piecewise_zero_loss, p, cutoff=c) for c in PZ_CUTOFFS}
+
+
+def _pz_curves(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Figure 4: Piecewise-zero loss over :data:`PZ_CUTOFFS`."""
+    return {rf"PZ $c={c:g}$": _values(losses.piecewise_zero_loss, p, cutoff=c) for c in PZ_CUTOFFS}
+
+
+def _weight_curves(p_open: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradient weights relative to cross entropy, on ``p_open`` in (0, 1)."""
     g, c = _WEIGHT_GAMMA, _WEIGHT_CUTOFF
-    weight = {
+    return {
         "cross entropy": _weights(losses.cross_entropy, p_open),
         rf"Blurry $\gamma={g:g}$, detached (default; = GCE $q={g:g}$)": _weights(
             losses.blurry_loss, p_open, gamma=g
@@ -149,49 +208,6 @@ def loss_curve_data(*, num_points: int = 1000) -> list[CurveFigure]:
         r"GCE $q=0.7$": _weights(losses.generalized_cross_entropy, p_open, q=0.7),
         rf"PZ $c={c:g}$": _weights(losses.piecewise_zero_loss, p_open, cutoff=c),
     }
-    return [
-        CurveFigure(
-            key="focal",
-            filename="figure2_ce_vs_focal.png",
-            title="Figure 2: cross entropy (CE) and focal loss (FL)",
-            xlabel=_P_LABEL,
-            ylabel="loss",
-            x=p,
-            curves=focal,
-            ylim=(0.0, 5.0),
-        ),
-        CurveFigure(
-            key="blurry",
-            filename="figure3_blurry.png",
-            title=r"Figure 3: Blurry loss $-p_t^\gamma \log p_t$",
-            xlabel=_P_LABEL,
-            ylabel="loss",
-            x=p,
-            curves=blurry,
-            ylim=(0.0, 4.0),
-        ),
-        CurveFigure(
-            key="pz",
-            filename="figure4_piecewise_zero.png",
-            title=r"Figure 4: Piecewise-zero loss (0 for $p_t \leq c$, else CE)",
-            xlabel=_P_LABEL,
-            ylabel="loss",
-            x=p,
-            curves=pz,
-            ylim=(0.0, 4.0),
-        ),
-        CurveFigure(
-            key="weight",
-            filename="gradient_weight.png",
-            title="Per-sample gradient weight relative to cross entropy",
-            xlabel=_P_LABEL,
-            ylabel=r"$(\partial\ell/\partial z_t)\,/\,(\partial CE/\partial z_t)$",
-            x=p_open,
-            curves=weight,
-            ylim=(-0.4, 2.1),
-            vlines={math.exp(-1.0 / g): rf"$e^{{-1/\gamma}}$, $\gamma={g:g}$: sign change"},
-        ),
-    ]
 
 
 def _draw(data: CurveFigure) -> Figure:
@@ -215,7 +231,6 @@ def _draw(data: CurveFigure) -> Figure:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right")
     return fig
-
 
 
 def plot_loss_curves(out_dir: str | os.PathLike[str], *, dpi: int = 150) -> list[Path]:

@@ -12,7 +12,6 @@ the same runs that report it is what the paper does; it flatters every robust lo
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from robustloss._io import atomic_write_text, write_csv
 from robustloss.experiments.config import LOSS_FIELDS
+from robustloss.experiments.results import resolve_source
+from robustloss.experiments.store import ResultStore
 
 __all__ = [
     "LOSS_LABELS",
@@ -93,9 +95,6 @@ def load_trials(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str
     trials. Trials found twice are kept once. Returns ``(trials, info)`` where ``info``
     lists per source the database, the sweep and the status counts, and the failures.
     """
-    from robustloss.experiments.store import ResultStore
-    from robustloss.experiments.sweep import resolve_source
-
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     trials: dict[str, dict[str, Any]] = {}
@@ -365,24 +364,20 @@ def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The columns of ``table1.csv``: :func:`table1_rows`'s keys.
+TABLE1_COLUMNS: tuple[str, ...] = (
+    "row", "dataset", "noise", "loss", "loss_label", "setting", "seeds", "f1_mean", "f1_std",
+    "precision_mean", "recall_mean", "settings_tried", "best_in_row", "paper_f1",
+    "paper_setting", "paper_comparable",
+)
+
+
 def write_table1(settings: Sequence[Setting], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """``table1.md`` and ``table1.csv`` (long format, :func:`table1_rows`) in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = table1_rows(settings)
     md = out / "table1.md"
-    md.write_text(table1_markdown(rows), encoding="utf-8")
-    path = out / "table1.csv"
-    columns = ["row", "dataset", "noise", "loss", "loss_label", "setting", "seeds", "f1_mean",
-               "f1_std", "precision_mean", "recall_mean", "settings_tried", "best_in_row",
-               "paper_f1", "paper_setting", "paper_comparable"]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: "" if _missing(r[k]) else r[k] for k in columns})
+    atomic_write_text(md, table1_markdown(rows))
+    path = write_csv(out / "table1.csv", rows, TABLE1_COLUMNS)
     return {"table1_md": md, "table1_csv": path}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
