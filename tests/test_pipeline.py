@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from robustloss.detect import find_label_errors
-from robustloss.experiments import pipeline, protocols
+from robustloss.experiments import pipeline, protocols, trainset
 from robustloss.experiments.config import PRESETS, RunConfig, config_hash
 from robustloss.experiments.pipeline import detect_own_data, run_experiment
 from robustloss.experiments.records import RunSummary
@@ -58,8 +58,8 @@ def fake_mnist(monkeypatch):
         calls.append((name, split))
         return data[split]
 
-    monkeypatch.setattr(pipeline, "load_dataset", load_dataset)
-    monkeypatch.setattr(pipeline, "dataset_class_names", lambda name: CLASS_NAMES)
+    monkeypatch.setattr(trainset, "load_dataset", load_dataset)
+    monkeypatch.setattr(trainset, "dataset_class_names", lambda name: CLASS_NAMES)
     return calls
 
 

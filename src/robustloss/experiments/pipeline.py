@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from robustloss import __version__
-from robustloss.data import dataset_class_names, load_dataset, load_path
 from robustloss.detect import (
     estimate_errors_per_class,
     find_label_errors,
@@ -45,6 +43,13 @@ from robustloss.experiments.config import (
 from robustloss.experiments.protocols import PROTOCOL_NOTES, derive_seed, predicted_probabilities
 from robustloss.experiments.records import Corruption, ProbabilityResult, RunSummary
 from robustloss.experiments.rundir import DETECTION_COLUMNS, GALLERY_SIZE, read_detections
+from robustloss.experiments.trainset import (
+    SUBSET_STREAM,
+    SourceData,
+    TrainingSet,
+    load_source,
+    training_set,
+)
 from robustloss.noise import corrupt_labels
 from robustloss.train import TrainConfig
 
@@ -61,8 +66,6 @@ __all__ = [
     "run_experiment",
     "train_config_for",
 ]
-
-SUBSET_STREAM = 3
 
 # Detection settings not exposed as flags, recorded in config.json.
 _DETECT_FIXED = {"frac_noise": 1.0, "min_examples_per_class": 1, "n_jobs": 1}
@@ -192,37 +195,16 @@ def train_config_for(cfg: RunConfig) -> TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Data:
-    """The source data as loaded."""
-
-    images: np.ndarray
-    labels: np.ndarray  # (N,) int64: clean labels (run) or given labels (detect)
-    class_names: list[str]
-    paths: list[str] | None
-    test: tuple[np.ndarray, np.ndarray] | None
-    source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class _TrainingSet:
-    """The N examples a run trains on (the source data, or its stratified subset)."""
-
-    images: np.ndarray  # (N, H, W) or (N, H, W, C)
-    labels: np.ndarray  # (N,) int64: the labels the models learn (after corruption, if any)
-    source_index: np.ndarray  # (N,) int64 rows of the source data
-    num_classes: int
-    data: _Data
-
-
-@dataclasses.dataclass(frozen=True)
 class _Detection:
+    """What Confident Learning found on the training set."""
+
     flagged: np.ndarray  # (M,) int64 indices, most suspect first
     scores: np.ndarray  # (N,) rank scores, low = suspect
     per_class: np.ndarray  # (K,) estimated wrong labels per given class
 
 
 #: A run's corruption step: the training set with corrupted labels, and the truth.
-CorruptStep = Callable[[RunConfig, _TrainingSet, bool], tuple[_TrainingSet, Corruption]]
+CorruptStep = Callable[[RunConfig, TrainingSet, bool], tuple[TrainingSet, Corruption]]
 
 
 def _execute(
@@ -243,7 +225,7 @@ def _execute(
     if out is not None:
         rundir.check_out_dir(out, command, chash, overwrite)  # fail before any training
     data = _load(cfg, quiet)
-    train_set = _subset(cfg, data)
+    train_set = training_set(cfg, data)
     truth = None
     if corrupt is not None:
         train_set, truth = corrupt(cfg, train_set, quiet)
@@ -264,84 +246,12 @@ def _execute(
     return dataclasses.replace(summary, seconds=time.perf_counter() - start)
 
 
-def _load(cfg: RunConfig, quiet: bool) -> _Data:
+def _load(cfg: RunConfig, quiet: bool) -> SourceData:
     _log(quiet, f"loading {cfg.dataset or cfg.data}")
-    if cfg.dataset is not None:
-        images, labels = load_dataset(cfg.dataset, "train")
-        test = load_dataset(cfg.dataset, "test")
-        names = list(dataset_class_names(cfg.dataset))
-        return _Data(images, np.asarray(labels), names, None, test, cfg.dataset)
-    image_set = load_path(cfg.data, image_size=cfg.image_size)
-    return _Data(
-        image_set.images,
-        np.asarray(image_set.labels),
-        list(image_set.class_names),
-        None if image_set.paths is None else list(image_set.paths),
-        None,
-        str(cfg.data),
-    )
+    return load_source(cfg)
 
 
-def _subset(cfg: RunConfig, data: _Data) -> _TrainingSet:
-    """The checked labels and the stratified ``--subset`` of the data (all of it if None)."""
-    num_classes = _check_labels(data)
-    source_index = _stratified_subset(data.labels, cfg.subset, cfg.seed)
-    return _TrainingSet(
-        images=data.images[source_index],
-        labels=data.labels[source_index].astype(np.int64),
-        source_index=source_index,
-        num_classes=num_classes,
-        data=data,
-    )
-
-
-def _check_labels(data: _Data) -> int:
-    """Labels are integers in [0, K) with at least 2 classes present; returns K."""
-    labels = data.labels
-    if labels.ndim != 1 or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"{data.source}: labels must be a 1-D array of integer class indices, "
-            f"but got dtype {labels.dtype}, shape {labels.shape}"
-        )
-    if labels.shape[0] != data.images.shape[0]:
-        raise ValueError(
-            f"{data.source}: {data.images.shape[0]} images but {labels.shape[0]} labels"
-        )
-    k = max(len(data.class_names), int(labels.max()) + 1 if labels.size else 0)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{data.source}: labels must be >= 0, but got {int(labels.min())}")
-    present = np.unique(labels)
-    if present.size < 2:
-        name = data.class_names[int(present[0])] if present.size else "none"
-        raise ValueError(
-            f"{data.source}: finding wrong labels needs at least 2 classes, but the data has "
-            f"{present.size} ({name!r})"
-        )
-    return k
-
-
-def _stratified_subset(labels: np.ndarray, subset: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of a stratified random subset of ``subset`` examples (all if None)."""
-    n = labels.shape[0]
-    if subset is None or subset == n:
-        return np.arange(n)
-    if subset > n:
-        raise ValueError(f"Expected `subset` (--subset) <= the {n} examples, but got {subset}")
-    try:
-        chosen, _ = train_test_split(
-            np.arange(n),
-            train_size=subset,
-            stratify=labels,
-            random_state=derive_seed(seed, SUBSET_STREAM),
-        )
-    except ValueError as exc:
-        raise ValueError(f"--subset {subset}: cannot draw a stratified subset: {exc}") from None
-    return np.sort(chosen)
-
-
-def _corrupt(
-    cfg: RunConfig, train_set: _TrainingSet, quiet: bool
-) -> tuple[_TrainingSet, Corruption]:
+def _corrupt(cfg: RunConfig, train_set: TrainingSet, quiet: bool) -> tuple[TrainingSet, Corruption]:
     """``run``'s own step: corrupt the labels (taken as clean) and keep the truth."""
     true_labels = train_set.labels
     rng = np.random.default_rng(cfg.resolved_noise_seed)
@@ -366,7 +276,7 @@ def _corrupt(
 
 def _probabilities(
     cfg: RunConfig,
-    train_set: _TrainingSet,
+    train_set: TrainingSet,
     truth: Corruption | None,
     quiet: bool,
     checkpoint_dir: str | os.PathLike | None,
@@ -390,7 +300,7 @@ def _probabilities(
     )
 
 
-def _detect(cfg: RunConfig, train_set: _TrainingSet, probs: ProbabilityResult) -> _Detection:
+def _detect(cfg: RunConfig, train_set: TrainingSet, probs: ProbabilityResult) -> _Detection:
     labels, pred_probs = train_set.labels, probs.pred_probs
     return _Detection(
         flagged=find_label_errors(
@@ -402,7 +312,7 @@ def _detect(cfg: RunConfig, train_set: _TrainingSet, probs: ProbabilityResult) -
 
 
 def _tabulate(
-    train_set: _TrainingSet,
+    train_set: TrainingSet,
     probs: ProbabilityResult,
     detection: _Detection,
     truth: Corruption | None,
@@ -432,7 +342,7 @@ def _summarize(
     cfg: RunConfig,
     chash: str,
     command: str,
-    train_set: _TrainingSet,
+    train_set: TrainingSet,
     probs: ProbabilityResult,
     detection: _Detection,
     truth: Corruption | None,
@@ -469,7 +379,7 @@ def _config_record(
     cfg: RunConfig,
     chash: str,
     command: str,
-    train_set: _TrainingSet,
+    train_set: TrainingSet,
     probs: ProbabilityResult,
     truth: Corruption | None,
     resume_dir: str | os.PathLike | None,
@@ -503,7 +413,7 @@ def _write(
     folder: Path,
     meta: dict[str, Any],
     summary: RunSummary,
-    train_set: _TrainingSet,
+    train_set: TrainingSet,
     probs: ProbabilityResult,
     detection: _Detection,
     truth: Corruption | None,
