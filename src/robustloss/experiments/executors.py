@@ -23,7 +23,7 @@ from typing import Any
 from dask_jobqueue import SLURMCluster
 from distributed import Client, LocalCluster
 
-from robustloss.experiments.spec import EXECUTORS, SlurmSettings
+from robustloss.experiments.settings import EXECUTORS, SlurmSettings
 from robustloss.provenance import available_cpus
 
 #: The sbatch job name of every worker job.

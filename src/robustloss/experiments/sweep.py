@@ -37,7 +37,8 @@ from robustloss.data import data_root, load_dataset
 from robustloss.experiments.config import RunConfig
 from robustloss.experiments.plan import SweepResult, format_plan, plan_rows, text_table
 from robustloss.experiments.results import TrialRecord, default_db_path, resolve_source
-from robustloss.experiments.spec import SweepSettings, SweepSpec, load_spec, trial_hash
+from robustloss.experiments.settings import SweepSettings
+from robustloss.experiments.spec import SweepSpec, load_spec, trial_hash
 from robustloss.experiments.store import ResultStore
 from robustloss.experiments.warmup import (
     WarmupGroup,
