@@ -482,3 +482,15 @@ def test_test_accuracy_is_each_models_accuracy_on_the_test_split(protocol):
     # The last model (for paper-cv: the one model after the last fold) evaluated here:
     probs = protocols.predict_proba(result.models[-1], test_images)
     assert accs[-1] == pytest.approx(np.mean(probs.argmax(axis=1) == test_labels))
+
+
+def test_summary_json_is_the_returned_run_summary(tmp_path, npz):
+    summary = run_experiment(tiny(data=str(npz), epochs=1), tmp_path / "r", quiet=True)
+    on_disk = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert list(on_disk) == list(summary.to_dict())
+    assert RunSummary.from_dict(on_disk).to_dict() == on_disk
+    assert {**on_disk, "seconds": None} == json.loads(
+        json.dumps({**summary.to_dict(), "seconds": None})
+    )
+    with pytest.raises(ValueError, match="unknown keys"):
+        RunSummary.from_dict({**on_disk, "extra": 1})
