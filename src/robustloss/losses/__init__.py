@@ -49,60 +49,17 @@ Layout: :mod:`.functional` (the maths), :mod:`.modules` (the thin Modules),
 :func:`make_loss`); private helpers in ``_validation`` and ``_numerics``.
 """
 
+# Each submodule's __all__ is its public API; the package re-exports all of them (as
+# torch.nn re-exports torch.nn.modules), so a new loss is listed in one place only.
+from robustloss.losses import functional, modules, registry, schedule
 from robustloss.losses._validation import REDUCTIONS
-from robustloss.losses.functional import (
-    blurry_loss,
-    cross_entropy,
-    focal_loss,
-    generalized_cross_entropy,
-    mean_absolute_error,
-    nce_rce,
-    piecewise_zero_loss,
-    symmetric_cross_entropy,
-)
-from robustloss.losses.modules import (
-    BlurryLoss,
-    CrossEntropyLoss,
-    FocalLoss,
-    GCELoss,
-    MAELoss,
-    NCERCELoss,
-    PiecewiseZeroLoss,
-    SCELoss,
-)
-from robustloss.losses.registry import (
-    CONFIG_LOSS_PARAMS,
-    LOSS_NAMES,
-    LOSS_PARAM_SPECS,
-    LOSS_PARAMS,
-    LossParam,
-    make_loss,
-)
-from robustloss.losses.schedule import ScheduledLoss
+from robustloss.losses.functional import *  # noqa: F403
+from robustloss.losses.modules import *  # noqa: F403
+from robustloss.losses.registry import *  # noqa: F403
+from robustloss.losses.schedule import *  # noqa: F403
 
-__all__ = [
-    "CONFIG_LOSS_PARAMS",
-    "LOSS_NAMES",
-    "LOSS_PARAMS",
-    "LOSS_PARAM_SPECS",
-    "REDUCTIONS",
-    "BlurryLoss",
-    "CrossEntropyLoss",
-    "FocalLoss",
-    "GCELoss",
-    "LossParam",
-    "MAELoss",
-    "NCERCELoss",
-    "PiecewiseZeroLoss",
-    "SCELoss",
-    "ScheduledLoss",
-    "blurry_loss",
-    "cross_entropy",
-    "focal_loss",
-    "generalized_cross_entropy",
-    "make_loss",
-    "mean_absolute_error",
-    "nce_rce",
-    "piecewise_zero_loss",
-    "symmetric_cross_entropy",
-]
+__all__ = ["REDUCTIONS"]
+__all__ += functional.__all__
+__all__ += modules.__all__
+__all__ += registry.__all__
+__all__ += schedule.__all__

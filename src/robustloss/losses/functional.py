@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from robustloss.losses._docs import fill_doc
 from robustloss.losses._numerics import (
     _NCERCE,
     _one_minus_pow,
@@ -50,6 +51,7 @@ def _log_pt(input: Tensor, target: Tensor, validate_args: bool) -> Tensor:
     return _target_log_prob(F.log_softmax(x, dim=1), t)  # (N,)
 
 
+@fill_doc
 def cross_entropy(
     input: Tensor, target: Tensor, *, reduction: str = "mean", validate_args: bool = True
 ) -> Tensor:
@@ -63,11 +65,9 @@ def cross_entropy(
     empty batch is 0.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         reduction: ``"mean"`` (average over the N samples), ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $validate_arg
 
     Shape:
         - Input: :math:`(N, C)`, float16, bfloat16, float32 or float64.
@@ -77,8 +77,7 @@ def cross_entropy(
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = cross_entropy(logits, target)
         >>> loss.backward()
     """
@@ -87,6 +86,7 @@ def cross_entropy(
     return _reduce(F.cross_entropy(x, t, reduction="none"), reduction)
 
 
+@fill_doc
 def focal_loss(
     input: Tensor,
     target: Tensor,
@@ -109,23 +109,16 @@ def focal_loss(
     the gradient stays finite for ``gamma < 1`` as ``p_t -> 1``.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         gamma: focusing exponent :math:`\gamma \ge 0`.
         detach_weight: treat :math:`(1 - p_t)^\gamma` as a constant in the backward pass.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = focal_loss(logits, target, gamma=2.0)
         >>> loss.backward()
     """
@@ -141,6 +134,7 @@ def focal_loss(
     return _reduce(-weight * log_pt, reduction)
 
 
+@fill_doc
 def blurry_loss(
     input: Tensor,
     target: Tensor,
@@ -177,23 +171,16 @@ def blurry_loss(
       the formula as printed.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         gamma: exponent :math:`\gamma \ge 0` (required: the paper sweeps it; 0.2-0.5 work).
         detach_weight: treat :math:`p_t^\gamma` as a constant in the backward pass.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = blurry_loss(logits, target, gamma=0.4)
         >>> loss.backward()
     """
@@ -207,6 +194,7 @@ def blurry_loss(
     return _reduce(-weight * log_pt, reduction)
 
 
+@fill_doc
 def piecewise_zero_loss(
     input: Tensor,
     target: Tensor,
@@ -227,22 +215,15 @@ def piecewise_zero_loss(
     ``reduction="mean"`` the sum is divided by all N samples, ignored ones included.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         cutoff: :math:`c \in [0, 1)` (required; the paper's best is 0.05).
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = piecewise_zero_loss(logits, target, cutoff=0.05)
         >>> loss.backward()
     """
@@ -256,6 +237,7 @@ def piecewise_zero_loss(
     return _reduce(torch.where(keep, ce, torch.zeros_like(ce)), reduction)
 
 
+@fill_doc
 def generalized_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -274,22 +256,15 @@ def generalized_cross_entropy(
     :math:`1 - p_t`, half the MAE.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         q: exponent :math:`q \in (0, 1]`.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = generalized_cross_entropy(logits, target, q=0.7)
         >>> loss.backward()
     """
@@ -299,6 +274,7 @@ def generalized_cross_entropy(
     return _reduce(torch.expm1(log_pt * q) / -q, reduction)
 
 
+@fill_doc
 def mean_absolute_error(
     input: Tensor, target: Tensor, *, reduction: str = "mean", validate_args: bool = True
 ) -> Tensor:
@@ -308,21 +284,14 @@ def mean_absolute_error(
         \ell_i = \sum_k |e_{t,k} - p_k| = 2 (1 - p_t) = -2\,\mathrm{expm1}(\log p_t) \in [0, 2]
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $tensor_args
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = mean_absolute_error(logits, target)
         >>> loss.backward()
     """
@@ -331,6 +300,7 @@ def mean_absolute_error(
     return _reduce(torch.expm1(log_pt) * -2.0, reduction)
 
 
+@fill_doc
 def symmetric_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -351,24 +321,17 @@ def symmetric_cross_entropy(
     paper's :math:`A = -4`), so :math:`RCE \in [0, -A]`.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         alpha: weight of cross entropy, >= 0.
         beta: weight of reverse cross entropy, >= 0.
         log_zero: the value :math:`A < 0` that stands for :math:`\log 0`.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
-    Shape:
-        - Input: :math:`(N, C)`.
-        - Target: :math:`(N,)`, integer.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+    $shape
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = symmetric_cross_entropy(logits, target, alpha=0.1, beta=1.0)
         >>> loss.backward()
     """
@@ -380,6 +343,7 @@ def symmetric_cross_entropy(
     return _reduce(loss, reduction)
 
 
+@fill_doc
 def nce_rce(
     input: Tensor,
     target: Tensor,
@@ -403,14 +367,11 @@ def nce_rce(
     :math:`\log p_k = -\log(\#\text{ties}) < 0` exactly. Needs C >= 2 classes.
 
     Args:
-        input: logits.
-        target: class indices in ``[0, C)``.
+        $tensor_args
         alpha: weight of NCE, >= 0.
         beta: weight of RCE, >= 0.
         log_zero: the value :math:`A < 0` that stands for :math:`\log 0`.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        validate_args: check that the values of ``target`` lie in ``[0, C)`` (reads them:
-            a device-to-host sync on a GPU); ``False`` for labels checked once already.
+        $reduction_args
 
     Shape:
         - Input: :math:`(N, C)` with :math:`C \ge 2`.
@@ -419,8 +380,7 @@ def nce_rce(
 
     Examples::
 
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> target = torch.randint(0, 10, (8,))
+        $example_inputs
         >>> loss = nce_rce(logits, target)
         >>> loss.backward()
     """

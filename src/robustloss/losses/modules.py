@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from robustloss.losses._docs import fill_doc
 from robustloss.losses._validation import (
     _check_bool,
     _check_cutoff,
@@ -62,24 +63,21 @@ class _Loss(nn.Module):
         return ", ".join(f"{k}={v!r}" for k, v in items.items())
 
 
+@fill_doc
 class CrossEntropyLoss(_Loss):
     r"""Module form of :func:`cross_entropy`: :math:`-\log p_t` (equation (1)).
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = CrossEntropyLoss()
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -88,26 +86,23 @@ class CrossEntropyLoss(_Loss):
         )
 
 
+@fill_doc
 class FocalLoss(_Loss):
     r"""Module form of :func:`focal_loss`: :math:`-(1 - p_t)^\gamma \log p_t` (equation (2)).
 
     Args:
         gamma: focusing exponent >= 0 (default 2.0, Lin et al.'s choice).
         detach_weight: treat the weight as a constant in backward (default ``False``).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = FocalLoss(gamma=2.0)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def __init__(
@@ -136,6 +131,7 @@ class FocalLoss(_Loss):
         )
 
 
+@fill_doc
 class BlurryLoss(_Loss):
     r"""Module form of :func:`blurry_loss`: :math:`-p_t^\gamma \log p_t` (equation (3)).
 
@@ -151,20 +147,16 @@ class BlurryLoss(_Loss):
     Args:
         gamma: exponent >= 0 (required).
         detach_weight: treat :math:`p_t^\gamma` as a constant in backward (default ``True``).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = BlurryLoss(gamma=0.4)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def __init__(
@@ -193,25 +185,22 @@ class BlurryLoss(_Loss):
         )
 
 
+@fill_doc
 class PiecewiseZeroLoss(_Loss):
     r"""Module form of :func:`piecewise_zero_loss`: 0 if :math:`p_t \le c` else CE (eq. (4)).
 
     Args:
         cutoff: :math:`c \in [0, 1)` (required).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = PiecewiseZeroLoss(cutoff=0.05)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def __init__(
@@ -233,25 +222,22 @@ class PiecewiseZeroLoss(_Loss):
         )
 
 
+@fill_doc
 class GCELoss(_Loss):
     r"""Module form of :func:`generalized_cross_entropy`: :math:`(1 - p_t^q)/q`.
 
     Args:
         q: exponent in (0, 1] (default 0.7, Zhang & Sabuncu's choice).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = GCELoss(q=0.7)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def __init__(
@@ -269,24 +255,21 @@ class GCELoss(_Loss):
         )
 
 
+@fill_doc
 class MAELoss(_Loss):
     r"""Module form of :func:`mean_absolute_error`: :math:`2 (1 - p_t)`.
 
     Args:
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = MAELoss()
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -330,6 +313,7 @@ class _ReverseCEMix(_Loss):
         )
 
 
+@fill_doc
 class SCELoss(_ReverseCEMix):
     r"""Module form of :func:`symmetric_cross_entropy`: :math:`\alpha CE + \beta RCE`.
 
@@ -337,20 +321,16 @@ class SCELoss(_ReverseCEMix):
         alpha: weight of cross entropy (default 0.1).
         beta: weight of reverse cross entropy (default 1.0).
         log_zero: the constant standing for :math:`\log 0` (default -4.0).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = SCELoss(alpha=0.1, beta=1.0)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     _functional = staticmethod(symmetric_cross_entropy)
@@ -373,6 +353,7 @@ class SCELoss(_ReverseCEMix):
         )
 
 
+@fill_doc
 class NCERCELoss(_ReverseCEMix):
     r"""Module form of :func:`nce_rce`: :math:`\alpha NCE + \beta RCE`.
 
@@ -380,20 +361,16 @@ class NCERCELoss(_ReverseCEMix):
         alpha: weight of normalized cross entropy (default 1.0).
         beta: weight of reverse cross entropy (default 1.0).
         log_zero: the constant standing for :math:`\log 0` (default -4.0).
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        validate_args: check the target's values in every call (default ``True``).
+        $module_args
 
     Shape:
         - Input: :math:`(N, C)` logits, :math:`C \ge 2`.
-        - Target: :math:`(N,)` class indices.
-        - Output: scalar, or :math:`(N,)` if ``reduction="none"``.
+        $module_target_output
 
     Examples::
 
         >>> criterion = NCERCELoss(alpha=1.0, beta=1.0)
-        >>> logits = torch.randn(8, 10, requires_grad=True)
-        >>> loss = criterion(logits, torch.randint(0, 10, (8,)))
-        >>> loss.backward()
+        $module_example
     """
 
     _functional = staticmethod(nce_rce)
