@@ -95,8 +95,11 @@ def fake_run(
         }  # fmt: skip
         if paths is not None:
             row["path"] = paths[i]
+        if input_kind == "manifest":
+            row["id"] = f"id{i}"
         rows.append(row)
     cols = COLUMNS + (["path"] if paths is not None else [])
+    cols += ["id"] if input_kind == "manifest" else []
     write_csv(out / "detections.csv", rows, cols)
     cfg = {"dataset": "mnist" if input_kind == "dataset" else None,
            "data": None if data is None else str(data), "loss": "blurry",
@@ -117,7 +120,8 @@ def fake_run(
     top = flagged_idx[:48]
     np.savez_compressed(out / "suspect_images.npz", indices=top, images=images[top])
     return {"images": images, "labels": labels, "order": order, "flagged": flagged_idx,
-            "names": names, "data": data, "hash": config_hash, "paths": paths}  # fmt: skip
+            "names": names, "data": data, "hash": config_hash, "paths": paths,
+            "ids": [f"id{i}" for i in range(n)] if input_kind == "manifest" else None}  # fmt: skip
 
 
 def review_rows(made: dict, decisions: list[tuple[int, str, str | None]]) -> list[dict]:
@@ -133,5 +137,7 @@ def review_rows(made: dict, decisions: list[tuple[int, str, str | None]]) -> lis
                "run": made["hash"]}  # fmt: skip
         if made["paths"] is not None:
             row["path"] = made["paths"][i]
+        if made.get("ids") is not None:
+            row["id"] = made["ids"][i]
         rows.append(row)
     return rows

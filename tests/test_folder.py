@@ -324,8 +324,11 @@ def test_load_path_dispatch(tmp_path, gray_folder):
         load_path(p, image_size=4)
     with pytest.raises(DataError, match="does not exist"):
         load_path(tmp_path / "nope")
-    (tmp_path / "x.csv").write_text("1,2")
-    with pytest.raises(DataError, match=r"folder of class subfolders or an \.npz"):
+    (tmp_path / "x.txt").write_text("1,2")
+    with pytest.raises(DataError, match=r"folder of class subfolders, an \.npz file or a \.csv"):
+        load_path(tmp_path / "x.txt")
+    (tmp_path / "x.csv").write_text("1,2")  # a .csv is read as a manifest
+    with pytest.raises(DataError, match="a manifest needs the columns"):
         load_path(tmp_path / "x.csv")
 
 

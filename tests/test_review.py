@@ -16,6 +16,7 @@ from robustloss._io import write_csv
 from robustloss.data import DataError
 from robustloss.data.manifest import load_manifest
 from robustloss.experiments import apply_review as ar
+from robustloss.experiments.rundir import detection_table
 from robustloss.report import review as rv
 from robustloss.report.overview import confusion_counts, overview_html
 
@@ -92,6 +93,31 @@ def test_paths_travel_into_the_table(tmp_path):
     assert table["paths"] == [made["paths"][i] for i in made["flagged"]]
 
 
+def test_ids_travel_into_the_table(tmp_path):
+    run = tmp_path / "run"
+    made = fake_run(run, n=30, k=3, flagged=6, input_kind="manifest")
+    rv.write_review(run, images=made["images"])
+    table = _suspects(run)
+    assert table["ids"] == [f"id{i}" for i in made["flagged"]]
+    assert table["paths"] == [made["paths"][i] for i in made["flagged"]]
+
+
+def test_detection_table_has_an_id_column_only_with_ids():
+    labels = np.array([0, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    common = dict(class_names=["a", "b"], source_index=np.array([3, 2, 1, 0]),
+                  fold_of=np.full(4, -1), corrupted=None, true_labels=None)  # fmt: skip
+    table = detection_table(labels, probs, np.array([1]), probs[np.arange(4), labels],
+                            paths=["p0", "p1", "p2", "p3"], ids=["i0", "i1", "i2", "i3"],
+                            **common)  # fmt: skip
+    assert table.columns[-2:] == ("path", "id")
+    first = table.rows[0]
+    assert (first["index"], first["path"], first["id"]) == (1, "p2", "i2")  # by source row
+    plain = detection_table(labels, probs, np.array([1]), probs[np.arange(4), labels],
+                            paths=None, **common)  # fmt: skip
+    assert "id" not in plain.columns and "path" not in plain.columns
+
+
 def test_decisions_agree_between_layers():
     assert ar.DECISIONS == rv.DECISIONS
 
@@ -145,6 +171,20 @@ def test_manifest_reads_rows_in_order(tmp_path):
     assert s.class_names == ["cat", "dog"]
     assert s.labels.tolist() == [1, 0, 1]
     assert s.images[:, 0, 0].tolist() == [20, 10, 30]
+    assert s.ids is None
+    csv_path.write_text("path,label,id\nb/2.png,dog,x-2\na/1.png,cat, x-1 \n")
+    assert load_manifest(csv_path).ids == ["x-2", "x-1"]
+
+
+def test_manifest_ids_must_be_unique_and_non_empty(tmp_path):
+    for name in ("1", "2", "3"):
+        _png(tmp_path / f"{name}.png")
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("path,label,id\n1.png,a,k7\n2.png,b,\n3.png,b,k7\n")
+    with pytest.raises(DataError) as err:
+        load_manifest(csv_path)
+    assert "row 3: empty id" in str(err.value)
+    assert "row 4: id 'k7' duplicated (first in row 2)" in str(err.value)
 
 
 def test_manifest_problems_listed_by_row(tmp_path):
@@ -335,11 +375,29 @@ def test_inconsistent_decisions(npz_run, tmp_path):
     assert "row 5: decision 'maybe' is not one of" in msg
 
 
+def test_path_and_id_must_be_the_runs(tmp_path):
+    run = tmp_path / "run"
+    made = fake_run(run, n=24, k=3, flagged=6, input_kind="manifest")
+    rows = review_rows(made, [(0, "accept", None), (1, "keep", None)])
+    assert rows[0]["id"] == f"id{made['flagged'][0]}"
+    rows[0]["id"] = "someone-else"
+    rows[1]["path"] = "elsewhere.png"
+    cols = [*REVIEW_COLS, "id"]
+    out = tmp_path / "fixed.csv"
+    with pytest.raises(ar.ReviewError) as err:
+        ar.apply_review(run, _write_review(tmp_path / "r.csv", rows, cols), out)
+    msg = str(err.value)
+    i0, i1 = made["flagged"][:2]
+    assert f"row 2: id 'someone-else' but the run's id of index {i0} is 'id{i0}'" in msg
+    assert f"row 3: path 'elsewhere.png' but the run's path of index {i1}" in msg
+    assert not out.exists()
+
+
 def test_missing_column_and_extra_columns(npz_run, tmp_path):
     _, made = npz_run
     rows = review_rows(made, [(0, "accept", None)])
     msg = _bad(npz_run, tmp_path, rows, ["index", "given", "label", "run"])
-    assert "missing column(s) decision" in msg
+    assert "a review.csv needs the columns" in msg and "but decision missing" in msg
     run, _ = npz_run
     for r in rows:
         r["note"] = "looks like a 7"

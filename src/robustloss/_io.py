@@ -25,6 +25,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "json_text",
+    "read_csv",
     "save_figure",
     "write_csv",
 ]
@@ -98,6 +99,38 @@ def write_csv(
         for row in rows:
             writer.writerow([_csv_field(row.get(c)) for c in columns])
     return Path(path)
+
+
+def read_csv(
+    path: str | os.PathLike,
+    *,
+    required: Sequence[str] = (),
+    what: str = "a CSV file",
+    error: type[ValueError] = ValueError,
+) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and data rows (strings, by column name) of a UTF-8 CSV file with a header.
+
+    The one CSV reader for files a person writes or edits (a byte-order mark, which
+    spreadsheets write, is skipped); other columns than ``required`` are kept. Raises
+    ``error`` (a ``ValueError`` subclass of the caller's) for a file that cannot be opened,
+    decoded or parsed (``"<path>: cannot read as <what> (<exception>)"``) and for missing
+    ``required`` columns (``"<path>: <what> needs the columns [...], but <c> missing
+    (header: [...])"``).
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise error(f"{path}: cannot read as {what} ({type(exc).__name__}: {exc})") from exc
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise error(
+            f"{path}: {what} needs the columns {list(required)}, but {', '.join(missing)} "
+            f"missing (header: {header})"
+        )
+    return header, rows
 
 
 def _csv_field(value: Any) -> Any:

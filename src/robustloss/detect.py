@@ -30,8 +30,10 @@ __all__ = [
     "METHODS",
     "PROB_ATOL",
     "RANK_BY",
+    "RANK_DECIMALS",
     "estimate_errors_per_class",
     "find_label_errors",
+    "rank_order",
     "rank_scores",
     "score_detections",
     "validate_inputs",
@@ -51,6 +53,10 @@ RANK_BY: tuple[str, ...] = ("self_confidence", "normalized_margin")
 """Label-quality scores that order the flagged examples (low score = most suspect):
 ``self_confidence = p[label]`` (the authors' choice);
 ``normalized_margin = (p[label] - max_{k != label} p[k] + 1) / 2``."""
+
+RANK_DECIMALS: int = 6
+"""Rank scores are compared after rounding to this many decimals (:func:`rank_order`): closer
+scores are ties, broken by the other score of :data:`RANK_BY`, then by index."""
 
 PROB_ATOL: float = 1e-4
 """Tolerance on ``|sum_k pred_probs[i, k] - 1|``: float32 softmax outputs are well within it."""
@@ -192,9 +198,11 @@ def find_label_errors(
     Calls ``cleanlab.filter.find_label_issues(labels, pred_probs, filter_by=method,
     frac_noise=frac_noise, min_examples_per_class=min_examples_per_class, n_jobs=n_jobs,
     return_indices_ranked_by=None, num_to_remove_per_class=None, confident_joint=None)`` for
-    the boolean mask, then orders the flagged examples by :func:`rank_scores` (ascending),
-    ties broken by index (a stable sort: cleanlab's own ranking uses an unstable sort, so
-    equal scores could come out in any order). The flagged *set* is exactly cleanlab's.
+    the boolean mask, then orders the flagged examples with :func:`rank_order`: by
+    :func:`rank_scores` rounded to :data:`RANK_DECIMALS` decimals (ascending), ties broken by
+    the other score of :data:`RANK_BY`, then by index (a stable sort: cleanlab's own ranking
+    uses an unstable sort, so equal scores could come out in any order). The flagged *set* is
+    exactly cleanlab's.
 
     Args:
         labels: given labels, (N,) integers in ``[0, K)``, at least 2 distinct classes.
@@ -229,9 +237,46 @@ def find_label_errors(
         multi_label=False,
     )
     flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
-    scores = get_label_quality_scores(labels_arr, probs, method=rank_by, adjust_pred_probs=False)
-    order = np.argsort(np.asarray(scores)[flagged], kind="stable")
-    return flagged[order].astype(np.int64)
+    return _rank(labels_arr, probs, flagged, rank_by)
+
+
+def rank_order(labels, pred_probs, indices=None, *, rank_by: str = "self_confidence") -> np.ndarray:
+    """``indices`` (default: all examples) sorted most suspect first, deterministically.
+
+    Three keys, compared in turn, with a stable sort:
+
+    1. the rank score ``s_i`` of ``rank_by`` (:func:`rank_scores`), rounded to
+       :data:`RANK_DECIMALS` decimals: scores closer than that are ties (a ``p[given]`` of
+       1e-23 and one of 1e-20 say the same thing: float32 probabilities do not resolve them);
+    2. the other score of :data:`RANK_BY` (``normalized_margin`` when ranking by
+       ``self_confidence``, and vice versa), ascending: among equally unlikely given labels,
+       those whose best other class wins by more come first;
+    3. the index.
+
+    Args:
+        labels: given labels, (N,) integers in ``[0, K)``.
+        pred_probs: predicted probabilities, (N, K).
+        indices: (M,) distinct indices to order, or None for ``arange(N)``.
+        rank_by: one of :data:`RANK_BY`.
+
+    Returns:
+        (M,) int64 indices, most suspect first.
+    """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"Expected `rank_by` to be one of {list(RANK_BY)}, but got {rank_by!r}")
+    labels_arr, probs = validate_inputs(labels, pred_probs)
+    idx = np.arange(labels_arr.size) if indices is None else np.asarray(indices, dtype=np.int64)
+    return _rank(labels_arr, probs, idx, rank_by)
+
+
+def _rank(labels: np.ndarray, probs: np.ndarray, idx: np.ndarray, rank_by: str) -> np.ndarray:
+    (second,) = (r for r in RANK_BY if r != rank_by)
+    primary = get_label_quality_scores(labels, probs, method=rank_by, adjust_pred_probs=False)
+    tie_break = get_label_quality_scores(labels, probs, method=second, adjust_pred_probs=False)
+    primary = np.round(np.asarray(primary, dtype=np.float64)[idx], RANK_DECIMALS)
+    tie_break = np.asarray(tie_break, dtype=np.float64)[idx]
+    order = np.lexsort((idx, tie_break, primary))  # last key first; lexsort is stable
+    return idx[order].astype(np.int64)
 
 
 def _check_find_options(

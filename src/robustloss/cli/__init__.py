@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "robustloss.cli.data",
     "robustloss.cli.train",
     "robustloss.cli.run",
+    "robustloss.cli.review",
     "robustloss.cli.sweep",
 )
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from robustloss._io import json_text
 from robustloss.experiments.apply_review import apply_review
+from robustloss.report.gallery import write_report
 from robustloss.report.review import write_review
 
 __all__ = ["apply_review_command", "register", "review_command"]
@@ -27,18 +29,29 @@ _FORMS = {
 }
 
 
+def _on_run_dir(
+    subparsers: argparse._SubParsersAction, name: str, func: Any, *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """A sub-command whose first argument is a run folder (both commands here)."""
+    p = subparsers.add_parser(name, help=help, description=description)
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=func)
+    return p
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    _on_run_dir(
+        subparsers,
         "review",
+        review_command,
         help="(re)write a run folder's review page (review.html)",
         description="Write review.html and review/ (the suspects and their images) into a "
         "run folder, and its report. Open review.html in a browser: no server needed.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.set_defaults(func=review_command)
-
-    p = subparsers.add_parser(
+    p = _on_run_dir(
+        subparsers,
         "apply-review",
+        apply_review_command,
         help="turn an exported review.csv into corrected labels",
         description="Check every row of REVIEW_CSV against the run, then write the "
         "corrected labels in the input's form: labels .npy (built-in dataset), .npz or "
@@ -46,18 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "input), or a relabel list CSV that `robustloss detect --data` reads (an image "
         "folder). Nothing is written when any row is bad.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("review_csv", metavar="REVIEW_CSV")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the labels")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.set_defaults(func=apply_review_command)
 
 
 def review_command(args: argparse.Namespace) -> int:
     written = write_review(args.run_dir)
-    from robustloss.report.gallery import write_report
-
     report = write_report(args.run_dir)
     print(f"review page: {written['review']}")
     print(f"report: {report['report']}")

@@ -34,6 +34,7 @@ from robustloss.experiments.pipeline import (
 from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_NAMES, LOSS_PARAM_SPECS
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.report.gallery import write_report
+from robustloss.report.review import write_review
 
 __all__ = [
     "DETECT_DEFAULTS",
@@ -271,6 +272,7 @@ def _default_out(command: str, cfg: RunConfig) -> Path:
 
 
 def _finalize(run_dir: Path) -> None:
+    write_review(run_dir)  # first: the report's galleries read its sprite sheets
     write_report(run_dir)
 
 

@@ -15,6 +15,7 @@ from robustloss.data.cache import data_root, default_data_root
 from robustloss.data.datasets import dataset_info, fetch_dataset, load_dataset
 from robustloss.data.folder import IMAGE_EXTENSIONS, ImageSet, load_folder, load_npz, load_path
 from robustloss.data.idx import DataError, read_idx, write_idx
+from robustloss.data.manifest import load_manifest
 from robustloss.data.registry import DATASETS, SPLITS, dataset_class_names
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "fetch_dataset",
     "load_dataset",
     "load_folder",
+    "load_manifest",
     "load_npz",
     "load_path",
     "read_idx",

@@ -61,13 +61,15 @@ class ImageSet:
         images: ``uint8 (N, H, W)`` grayscale or ``(N, H, W, 3)`` RGB.
         labels: ``int64 (N,)`` in [0, K).
         class_names: K names, indexed by label.
-        paths: the source file of each sample (for folders), else None.
+        paths: the source file of each sample (for folders and manifests), else None.
+        ids: each sample's identifier (a manifest's optional ``id`` column), else None.
     """
 
     images: np.ndarray
     labels: np.ndarray
     class_names: list[str]
     paths: list[str] | None = None
+    ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -75,6 +77,8 @@ class ImageSet:
             raise ValueError(f"ImageSet: {n} images but {len(self.labels)} labels")
         if self.paths is not None and len(self.paths) != n:
             raise ValueError(f"ImageSet: {n} images but {len(self.paths)} paths")
+        if self.ids is not None and len(self.ids) != n:
+            raise ValueError(f"ImageSet: {n} images but {len(self.ids)} ids")
 
     @property
     def num_classes(self) -> int:
@@ -87,7 +91,8 @@ class ImageSet:
 def load_path(
     path: str | os.PathLike[str], *, image_size: int | tuple[int, int] | None = None
 ) -> ImageSet:
-    """A folder -> :func:`load_folder`; a ``.npz`` file -> :func:`load_npz`.
+    """A folder -> :func:`load_folder`; a ``.npz`` file -> :func:`load_npz`; a ``.csv``
+    manifest -> :func:`robustloss.data.manifest.load_manifest`.
 
     Raises:
         DataError: the path does not exist or is neither.
@@ -103,7 +108,13 @@ def load_path(
             raise ValueError(f"image_size applies to image folders only, got {image_size!r} "
                              f"for the .npz file {path}")  # fmt: skip
         return load_npz(path)
-    raise DataError(f"{path}: expected a folder of class subfolders or an .npz file")
+    if path.suffix.lower() == ".csv":
+        from robustloss.data.manifest import load_manifest  # it builds on this module
+
+        return load_manifest(path, image_size=image_size)
+    raise DataError(
+        f"{path}: expected a folder of class subfolders, an .npz file or a .csv manifest"
+    )
 
 
 def load_folder(

@@ -14,8 +14,10 @@ Format (UTF-8, a header row; other columns are ignored)::
   present, ``label_original`` (so a relabel list written by ``robustloss apply-review``
   keeps every class of the original data, even one that relabelling emptied); the label of
   a class is its index in that order, as for an image folder's sorted subfolders.
-- ``id`` (optional): the example's identifier, carried into ``detections.csv``-derived
-  files such as the review page's export.
+- ``id`` (optional): the example's identifier, non-empty and unique when the column is
+  there; it becomes :attr:`ImageSet.ids` and is carried into ``detections.csv`` (an ``id``
+  column), the review page and its ``review.csv`` export (which ``robustloss apply-review``
+  checks against the run).
 - Rows are kept in file order: the i-th data row is example i (``source_index`` i).
 - Colour and size follow :mod:`robustloss.data.folder` (most common size unless
   ``image_size``; RGB when any image is in colour).
@@ -23,13 +25,13 @@ Format (UTF-8, a header row; other columns are ignored)::
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from robustloss._io import read_csv
 from robustloss.data.folder import (
     _MAX_LISTED,
     _UNREADABLE,
@@ -54,21 +56,7 @@ def read_manifest_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[di
         DataError: unreadable, empty, or without ``path`` / ``label`` columns.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(
-            f"{path}: cannot read as a CSV manifest ({type(exc).__name__}: {exc})"
-        ) from exc
-    missing = [c for c in MANIFEST_COLUMNS if c not in header]
-    if missing:
-        raise DataError(
-            f"{path}: a manifest needs the columns {list(MANIFEST_COLUMNS)}, but "
-            f"{', '.join(missing)} missing (header: {header})"
-        )
+    header, rows = read_csv(path, required=MANIFEST_COLUMNS, what="a manifest", error=DataError)
     if not rows:
         raise DataError(f"{path}: the manifest lists no images")
     return header, rows
@@ -87,12 +75,14 @@ def load_manifest(
 
     Returns:
         An :class:`~robustloss.data.folder.ImageSet` with ``paths`` (each file as the
-        manifest's folder joined with its ``path`` cell), in the manifest's row order.
+        manifest's folder joined with its ``path`` cell) and, with an ``id`` column,
+        ``ids``, in the manifest's row order.
 
     Raises:
-        DataError: a missing column, an empty path or label, duplicate paths, fewer than 2
-            classes, missing or unreadable files, symlinks out of the manifest's folder (all
-            of them listed, by row number; row 2 is the first data row, after the header).
+        DataError: a missing column, an empty path or label, duplicate paths, an empty or
+            duplicate id (with an ``id`` column), fewer than 2 classes, missing or unreadable
+            files, symlinks out of the manifest's folder (all of them listed, by row number;
+            row 2 is the first data row, after the header).
         ValueError: a bad ``image_size``.
     """
     size = _check_image_size(image_size)
@@ -103,7 +93,19 @@ def load_manifest(
     problems: list[str] = []
     files: list[Path] = []
     seen: Counter[str] = Counter()
+    has_id = "id" in header
+    ids = [(r.get("id") or "").strip() for r in rows] if has_id else None
+    id_rows: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
+        if ids is not None:
+            key_id = ids[line - 2]
+            if not key_id:
+                problems.append(f"row {line}: empty id")
+            elif key_id in id_rows:
+                problems.append(f"row {line}: id {key_id!r} duplicated (first in row "
+                                f"{id_rows[key_id]})")  # fmt: skip
+            else:
+                id_rows[key_id] = line
         text, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
         if not text:
             problems.append(f"row {line}: empty path")
@@ -153,4 +155,4 @@ def load_manifest(
     images = np.stack([_conform(a, size, rgb=rgb) for a in arrays])
     index = {n: k for k, n in enumerate(class_names)}
     labels = np.array([index[r["label"].strip()] for r in rows], dtype=np.int64)
-    return ImageSet(images, labels, class_names, [str(f) for f in files])
+    return ImageSet(images, labels, class_names, [str(f) for f in files], ids)

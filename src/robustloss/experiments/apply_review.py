@@ -38,7 +38,6 @@ examples outside the run keep their labels in the ``.npz`` and manifest forms.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import io
 import json
@@ -49,8 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from robustloss._io import atomic_open, write_csv
+from robustloss._io import atomic_open, read_csv, write_csv
 from robustloss.data.manifest import read_manifest_rows, resolve_manifest_path
+from robustloss.experiments.rundir import read_detections
 
 __all__ = [
     "DECISIONS",
@@ -122,8 +122,7 @@ class AppliedReview:
 def _read_run(run_dir: Path) -> _Run:
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    with (run_dir / "detections.csv").open(newline="", encoding="utf-8") as f:
-        rows = sorted(csv.DictReader(f), key=lambda r: int(r["index"]))
+    rows = sorted(read_detections(run_dir), key=lambda r: int(r["index"]))
     n = len(rows)
     if [int(r["index"]) for r in rows] != list(range(n)):
         raise ValueError(f"{run_dir}/detections.csv: indices are not 0..{n - 1}")
@@ -163,19 +162,7 @@ def read_review(review_csv: str | os.PathLike, run_dir: str | os.PathLike) -> li
 
 
 def _validate(review_csv: Path, run: _Run) -> list[ReviewDecision]:
-    try:
-        with review_csv.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ReviewError(f"{review_csv}: cannot read ({type(exc).__name__}: {exc})") from exc
-    missing = [c for c in _REQUIRED if c not in header]
-    if missing:
-        raise ReviewError(
-            f"{review_csv}: missing column(s) {', '.join(missing)}; expected at least "
-            f"{list(_REQUIRED)} (header: {header})"
-        )
+    header, rows = read_csv(review_csv, required=_REQUIRED, what="a review.csv", error=ReviewError)
     names = run.class_names
     by_name = {c: k for k, c in enumerate(names)}
     n = len(run.given)

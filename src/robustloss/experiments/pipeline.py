@@ -328,6 +328,7 @@ def _tabulate(
         corrupted=None if truth is None else truth.corrupted,
         true_labels=None if truth is None else truth.true_labels,
         paths=train_set.data.paths,
+        ids=train_set.data.ids,
     )
 
 

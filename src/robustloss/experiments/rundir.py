@@ -69,6 +69,7 @@ DETECTION_COLUMNS: tuple[str, ...] = (
     "true_class",
     "fold",
     "path",
+    "id",
 )
 
 #: How many top suspects' images the run folder keeps for the gallery.
@@ -164,12 +165,14 @@ def _order(n: int, flagged: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
     return np.concatenate([flagged, rest]).astype(np.int64), is_flagged
 
 
-def _columns(*, known: bool, paths: bool, folds: bool) -> tuple[str, ...]:
+def _columns(*, known: bool, paths: bool, ids: bool, folds: bool) -> tuple[str, ...]:
     dropped = set()
     if not known:
         dropped |= {"corrupted", "true_label", "true_class"}
     if not paths:
         dropped.add("path")
+    if not ids:
+        dropped.add("id")
     if not folds:
         dropped.add("fold")
     return tuple(c for c in DETECTION_COLUMNS if c not in dropped)
@@ -187,11 +190,13 @@ def detection_table(
     corrupted: np.ndarray | None,
     true_labels: np.ndarray | None,
     paths: list[str] | None,
+    ids: list[str] | None = None,
 ) -> DetectionTable:
     """detections.csv of N examples: ``labels`` (N,) as given, ``pred_probs`` (N, K),
     ``flagged`` (M,) indices most suspect first, ``scores`` (N,) rank scores, ``fold_of``
     (N,) (-1 everywhere: no fold column); ``corrupted``/``true_labels`` (N,) when known,
-    ``paths`` (one per source row) for image folders."""
+    ``paths`` (one per source row) for image folders and manifests, ``ids`` (one per source
+    row) for manifests with an ``id`` column."""
     n = labels.shape[0]
     order, is_flagged = _order(n, flagged, scores)
     suggested = pred_probs.argmax(axis=1)
@@ -224,9 +229,14 @@ def detection_table(
             row["true_class"] = name(int(true_labels[i]))
         if paths is not None:
             row["path"] = paths[int(source_index[i])]
+        if ids is not None:
+            row["id"] = ids[int(source_index[i])]
         table.append(row)
     columns = _columns(
-        known=corrupted is not None, paths=paths is not None, folds=bool((fold_of >= 0).any())
+        known=corrupted is not None,
+        paths=paths is not None,
+        ids=ids is not None,
+        folds=bool((fold_of >= 0).any()),
     )
     return DetectionTable(table, columns)
 

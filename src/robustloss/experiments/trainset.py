@@ -32,6 +32,7 @@ class SourceData:
     paths: list[str] | None
     test: tuple[np.ndarray, np.ndarray] | None
     source: str
+    ids: list[str] | None = None  # a manifest's `id` column, one per source row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,7 @@ def load_source(cfg: RunConfig) -> SourceData:
         None if image_set.paths is None else list(image_set.paths),
         None,
         str(cfg.data),
+        None if image_set.ids is None else list(image_set.ids),
     )
 
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from robustloss._io import atomic_write_text, save_figure
 from robustloss.experiments.records import RunSummary
 from robustloss.experiments.rundir import read_detections
+from robustloss.report.overview import OVERVIEW_CSS, overview_html
 
 __all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
 
@@ -165,6 +166,7 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     parts = [
         *_header(run.summary, title),
         *_scores(run.summary),
+        *_overview(folder, run),
         *_per_class(run.summary),
         *_galleries(written),
         *_suspects(run),
@@ -174,6 +176,13 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     report_path = folder / "report.html"
     atomic_write_text(report_path, _page(title, parts))
     return {**written, "report": report_path}
+
+
+def _overview(folder: Path, run: _Run) -> list[str]:
+    """The confusion matrix, flagged vs estimated per class, per-class galleries
+    (:mod:`robustloss.report.overview`)."""
+    fallback = dict(zip(run.indices.tolist(), run.images, strict=True))  # without sheets
+    return [overview_html(folder, run.rows, run.summary.to_dict(), fallback_images=fallback)]
 
 
 def _source(summary: RunSummary) -> Any:
@@ -373,7 +382,7 @@ _STYLE = (
 def _page(title: str, parts: list[str]) -> str:
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}{OVERVIEW_CSS}</style></head><body>"
         + "\n".join(parts)
         + "</body></html>\n"
     )

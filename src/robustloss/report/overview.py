@@ -23,7 +23,6 @@ import base64
 import html
 import io
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,6 @@ __all__ = [
     "confusion_counts",
     "draw_class_bars",
     "overview_html",
-    "report_fallback_images",
 ]
 
 #: Examples shown per confusion (cell) in a class gallery.
@@ -270,13 +268,4 @@ OVERVIEW_CSS = (
     ".gallery{border-top:1px solid #ddd;margin-top:1em}.gallery:target{background:#fff8e1}"
     ".confusion-row:target{background:#ffe082}"
 )
-
-
-def report_fallback_images(run_dir: str | os.PathLike) -> dict[int, np.ndarray]:
-    """``{index: image}`` from ``suspect_images.npz`` (for run folders without sheets)."""
-    path = Path(run_dir) / "suspect_images.npz"
-    if not path.is_file():
-        return {}
-    with np.load(path, allow_pickle=False) as npz:
-        return {int(i): img for i, img in zip(npz["indices"].tolist(), npz["images"], strict=True)}
 

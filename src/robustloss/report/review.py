@@ -51,6 +51,8 @@ import numpy as np
 from PIL import Image
 
 from robustloss._io import atomic_open, atomic_write_text, json_text
+from robustloss.data import load_dataset, load_path
+from robustloss.experiments.rundir import read_detections
 
 __all__ = [
     "DECISIONS",
@@ -87,10 +89,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def flagged_rows(run_dir: str | os.PathLike) -> list[dict[str, str]]:
     """The flagged rows of ``detections.csv``, most suspect first (strings, as written)."""
-    import csv
-
-    with (Path(run_dir) / "detections.csv").open(newline="", encoding="utf-8") as f:
-        return [r for r in csv.DictReader(f) if r.get("flagged") == "1"]
+    return [r for r in read_detections(run_dir) if r.get("flagged") == "1"]
 
 
 def load_run_images(run_dir: str | os.PathLike) -> np.ndarray:
@@ -100,18 +99,13 @@ def load_run_images(run_dir: str | os.PathLike) -> np.ndarray:
 
     A relative ``--data`` path is resolved against the current folder, as the run did.
     """
-    import csv
-
-    from robustloss.data import load_dataset, load_path
-
     run = Path(run_dir)
     cfg = _read_json(run / "config.json")["config"]
     if cfg.get("dataset"):
         images, _ = load_dataset(cfg["dataset"], "train")
     else:
         images = load_path(cfg["data"], image_size=cfg.get("image_size")).images
-    with (run / "detections.csv").open(newline="", encoding="utf-8") as f:
-        pairs = sorted((int(r["index"]), int(r["source_index"])) for r in csv.DictReader(f))
+    pairs = sorted((int(r["index"]), int(r["source_index"])) for r in read_detections(run))
     source = np.array([s for _, s in pairs], dtype=np.int64)
     return np.asarray(images)[source]
 
