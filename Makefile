@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OUT ?= runs/quickstart
 
-.PHONY: setup offline-data run test lint bench clean
+.PHONY: setup browser offline-data run test lint bench clean
 
-setup: $(STAMP)
+# The virtual environment, and (as root, with apt) the headless Chromium of the browser tests.
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +17,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# Offline dataset sources where the package manager has them (and, as root, the headless
-# Chromium the review page's browser tests use), then fetch + verify both datasets into the
-# cache (about 0.2 s each once cached).
-offline-data: $(STAMP)
-	@scripts/install-offline-data.sh
+# Debian's chromium + chromium-driver for the review page's browser tests (tests/
+# test_review_browser.py, scripts/screenshots.py): installed as root with apt-get, else a note
+# and those tests skip with the reason. Quick when already there.
+browser:
 	@scripts/install-browser.sh
+
+# Offline dataset sources where the package manager has them, then fetch + verify both
+# datasets into the cache (about 0.2 s each once cached). `make run` and `make test` depend
+# on it, and so on `browser` too.
+offline-data: $(STAMP) browser
+	@scripts/install-offline-data.sh
 	@$(VENV)/bin/robustloss data fetch fashion-mnist --split all || echo "robustloss setup: warning: Fashion-MNIST not fetched (see above)" >&2
 	@$(VENV)/bin/robustloss data fetch mnist --split all || echo "robustloss setup: warning: MNIST not fetched (see above)" >&2
 

@@ -45,7 +45,7 @@ def main() -> None:
             driver.get((run / "report.html").as_uri() + "#overview")
             time.sleep(0.5)
             driver.save_screenshot(str(args.out / "report.png"))
-            driver.set_window_size(1100, 620)
+            driver.set_window_size(1100, 700)
             driver.get((run / "review.html").as_uri())
             ActionChains(driver).send_keys("a", "a", "k", "u").perform()
             time.sleep(0.5)

@@ -207,3 +207,38 @@ def test_review_page_with_100000_flagged_stays_bounded(browser, tmp_path):
     loaded = len(requested)
     print(f"100k flagged: write_review {written_s:.1f} s, page open {opened_s:.1f} s, "
           f"{nodes} DOM nodes, {loaded} sheets loaded")  # fmt: skip
+
+
+def test_review_page_of_a_real_detect_run(browser, tmp_path, capsys):
+    """A small real run (CLI detect on a manifest with ids): keys, export, apply-review."""
+    import robustloss.cli as cli
+    from test_review_cli import NAMES, _detect, _write_input
+
+    data = _write_input(tmp_path, "manifest")
+    run = tmp_path / "det"
+    _detect(data, run, capsys)
+    with (run / "detections.csv").open(newline="") as fh:
+        flagged = [r for r in csv.DictReader(fh) if r["flagged"] == "1"]
+    browser.get((run / "review.html").as_uri())
+    assert browser.get_log("browser") == []
+    assert f"suspect 1 of {len(flagged)}" in _text(browser, "pos")
+    assert _text(browser, "given") == flagged[0]["given_class"]
+    assert _text(browser, "sugg") == flagged[0]["suggested_class"]
+    assert f"id {flagged[0]['id']}" in _text(browser, "path")
+    _keys(browser, "a", "k", "u")
+    browser.find_element("id", "export").click()
+    exported = _wait_for(browser.downloads / "review.csv")
+    with exported.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["index", "given", "decision", "label", "path", "id", "run"]
+    assert [r["index"] for r in rows] == [r["index"] for r in flagged[:3]]
+    assert [r["id"] for r in rows] == [r["id"] for r in flagged[:3]]
+    assert [r["decision"] for r in rows] == ["accept", "keep", "unsure"]
+    out = tmp_path / "fixed.csv"
+    assert cli.main(["apply-review", str(run), str(exported), "--out", str(out)]) == 0
+    with out.open(newline="") as fh:
+        fixed = list(csv.DictReader(fh))
+    first = flagged[0]
+    assert fixed[int(first["source_index"])]["label"] == first["suggested_class"]
+    assert fixed[int(first["source_index"])]["id"] == first["id"]
+    assert {r["label"] for r in fixed} <= set(NAMES)

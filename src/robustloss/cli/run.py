@@ -347,7 +347,7 @@ def _print_footer(summary: RunSummary) -> None:
             "folds); it is not recommended"
         )
     if summary.out_dir:
-        print(f"  run folder {summary.out_dir}: report.html, suspects.png, detections.csv")
+        print(f"  run folder {summary.out_dir}: report.html, review.html, detections.csv")
     print(f"  {summary.seconds:.0f} s")
 
 

@@ -42,7 +42,14 @@ from PIL import Image
 
 from robustloss.data.idx import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageSet", "load_folder", "load_npz", "load_path"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageSet",
+    "load_folder",
+    "load_npz",
+    "load_path",
+    "problems_message",
+]
 
 #: File extensions read as images by :func:`load_folder` (compared case-insensitively).
 IMAGE_EXTENSIONS: tuple[str, ...] = (
@@ -144,11 +151,8 @@ def load_folder(
     files = _list_images(class_dirs, root.resolve(), problems)
     arrays = _read_images([file for file, _ in files], problems)
     if problems:
-        raise DataError(_problems_message(root, problems))
-    if size is None:
-        size = _most_common_size(arrays)
-    rgb = any(a.ndim == 3 for a in arrays)
-    images = np.stack([_conform(a, size, rgb=rgb) for a in arrays])
+        raise DataError(problems_message(root, problems))
+    images = _stack(arrays, size)
     labels = np.array([label for _, label in files], dtype=np.int64)
     return ImageSet(images, labels, [d.name for d in class_dirs], [str(f) for f, _ in files])
 
@@ -247,11 +251,22 @@ def _read_images(files: list[Path], problems: list[str]) -> list[np.ndarray]:
     return arrays
 
 
-def _problems_message(root: Path, problems: list[str]) -> str:
+def _stack(arrays: list[np.ndarray], size: tuple[int, int] | None) -> np.ndarray:
+    """One (N, H, W[, 3]) uint8 array: every image at ``size`` (None: the most common size),
+    RGB when any image is in colour."""
+    if size is None:
+        size = _most_common_size(arrays)
+    rgb = any(a.ndim == 3 for a in arrays)
+    return np.stack([_conform(a, size, rgb=rgb) for a in arrays])
+
+
+def problems_message(where: object, problems: list[str], *, kind: str = "problem(s)") -> str:
+    """``"<where>: <n> <kind>:"`` and one indented line per problem (the first 20, then how
+    many more): the message of an error that lists every bad file or row at once."""
     shown = problems[:_MAX_LISTED]
     more = len(problems) - len(shown)
     return (
-        f"{root}: {len(problems)} problem(s):\n  "
+        f"{where}: {len(problems)} {kind}:\n  "
         + "\n  ".join(shown)
         + (f"\n  ... and {more} more" if more else "")
     )

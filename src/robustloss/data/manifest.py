@@ -33,13 +33,12 @@ import numpy as np
 
 from robustloss._io import read_csv
 from robustloss.data.folder import (
-    _MAX_LISTED,
     _UNREADABLE,
     ImageSet,
     _check_image_size,
-    _conform,
-    _most_common_size,
     _read_image,
+    _stack,
+    problems_message,
 )
 from robustloss.data.idx import DataError
 
@@ -142,17 +141,8 @@ def load_manifest(
                     f"row {line}: {file}: unreadable image ({type(exc).__name__}: {exc})"
                 )
     if problems:
-        shown = problems[:_MAX_LISTED]
-        more = len(problems) - len(shown)
-        raise DataError(
-            f"{path}: {len(problems)} problem(s):\n  "
-            + "\n  ".join(shown)
-            + (f"\n  ... and {more} more" if more else "")
-        )
-    if size is None:
-        size = _most_common_size(arrays)
-    rgb = any(a.ndim == 3 for a in arrays)
-    images = np.stack([_conform(a, size, rgb=rgb) for a in arrays])
+        raise DataError(problems_message(path, problems))
+    images = _stack(arrays, size)
     index = {n: k for k, n in enumerate(class_names)}
     labels = np.array([index[r["label"].strip()] for r in rows], dtype=np.int64)
     return ImageSet(images, labels, class_names, [str(f) for f in files], ids)

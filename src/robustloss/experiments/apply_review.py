@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from robustloss._io import atomic_open, read_csv, write_csv
+from robustloss.data.folder import problems_message
 from robustloss.data.manifest import read_manifest_rows, resolve_manifest_path
 from robustloss.experiments.rundir import read_detections
 
@@ -65,7 +66,6 @@ DECISIONS: tuple[str, ...] = ("accept", "keep", "relabel", "unsure")
 because experiments sits below report."""
 
 _REQUIRED = ("index", "given", "decision", "label")
-_MAX_LISTED = 20
 
 
 class ReviewError(ValueError):
@@ -139,13 +139,7 @@ def _read_run(run_dir: Path) -> _Run:
 
 
 def _fail(what: str, problems: list[str]) -> ReviewError:
-    shown = problems[:_MAX_LISTED]
-    more = len(problems) - len(shown)
-    return ReviewError(
-        f"{what}: {len(problems)} bad row(s), nothing written:\n  "
-        + "\n  ".join(shown)
-        + (f"\n  ... and {more} more" if more else "")
-    )
+    return ReviewError(problems_message(what, problems, kind="bad row(s), nothing written"))
 
 
 def read_review(review_csv: str | os.PathLike, run_dir: str | os.PathLike) -> list[ReviewDecision]:

@@ -9,7 +9,8 @@ A run folder (``out_dir``) holds::
     pred_probs.npy        (N, K) float64 predicted probabilities
     detections.csv        one row per example, most suspect first (see DETECTION_COLUMNS)
     suspect_images.npz    the top suspects' images (what the gallery draws)
-    suspects.png, report.html   written by ``finalize`` (the CLI passes the report writer)
+    review.html, review/  written by ``finalize``, as are suspects.png and report.html (the
+                          CLI passes the review page's and the report's writers)
 
 It is written into a hidden temporary folder beside ``out_dir`` (:func:`staging`) and
 renamed into place only when complete, so a crash never leaves a half-written run folder. A
