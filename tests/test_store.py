@@ -171,3 +171,31 @@ def test_export_csv_has_config_and_scalar_summary_columns(tmp_path):
     assert rows[1]["status"] == "done" and float(rows[1]["f1"]) == pytest.approx(0.51)
     assert rows[0]["status"] == "pending" and rows[0]["f1"] == ""
     assert rows[1]["seed"] == "1" and rows[1]["loss"] == "ce"
+
+
+def test_trials_record_their_resolved_precision_and_results_warn_on_a_mix(tmp_path, capsys):
+    import argparse
+
+    from robustloss.cli import sweep as sweep_cli
+    from robustloss.experiments.config import RunConfig
+
+    db = tmp_path / "r.db"
+    configs = [(f"h{i:03d}", RunConfig(seed=i).to_dict()) for i in range(2)]
+    with ResultStore(db) as store:
+        run = store.open_for_sweep(name="s", trials=configs)
+        for i, (used, fmt, cap) in enumerate(
+            [("fp32", "contiguous", "AVX2"), ("bf16", "channels_last", "AVX512")]
+        ):
+            rec = _record(i)
+            rec["summary"].update(precision_used=used, memory_format=fmt, cpu_capability=cap)
+            store.record(f"h{i:03d}", rec, run_id=run)
+        trials = store.trials(sweep="s")
+    assert [t["summary"]["precision_used"] for t in trials] == ["fp32", "bf16"]
+    args = argparse.Namespace(source=str(db), csv=tmp_path / "t.csv", trials=True, status=None)
+    assert sweep_cli.results_command(args) == 0
+    err = capsys.readouterr().err
+    assert "resolved their precision differently" in err and "1 in bf16" in err
+    with open(tmp_path / "t.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["precision_used"] for r in rows] == ["fp32", "bf16"]
+    assert [r["cpu_capability"] for r in rows] == ["AVX2", "AVX512"]

@@ -27,6 +27,7 @@ from robustloss.train import (
     warmup_compatible,
 )
 from robustloss.train.checkpoint import REQUIRED_KEYS, Checkpoint, save_checkpoint
+from robustloss.train.config import RECORD_KEYS
 
 N = 256
 
@@ -64,7 +65,7 @@ def test_history_fields_and_learning(data):
     noisy = y.copy()
     noisy[:25] = (noisy[:25] + 1) % 10
     res = train(
-        cfg(epochs=3, loss="pz", loss_params={"cutoff": 0.05}, delay=1),
+        cfg(epochs=3, loss="pz", loss_params={"cutoff": 0.05}, delay=1, test_every=1),
         x,
         noisy,
         true_labels=y,
@@ -86,7 +87,10 @@ def test_history_fields_and_learning(data):
     assert res.history[-1]["test_acc"] > 0.5  # the synthetic task is learnable
     assert res.config["device"] == "cpu" and res.config["threads"] == 1
     assert res.config["precision"] == "fp32" and res.config["loss_params"] == {"cutoff": 0.05}
-    assert TrainConfig.from_dict(res.config) == TrainConfig(**res.config)
+    settings = {k: v for k, v in res.config.items() if k not in RECORD_KEYS}
+    assert TrainConfig.from_dict(res.config) == TrainConfig(**settings)
+    assert res.config["epochs_run"] == res.config["chosen_epoch"] == 3
+    assert res.test_acc == res.history[-1]["test_acc"]
     assert res.environment["torch"] == torch.__version__
     assert not res.model.training
 
@@ -181,7 +185,7 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(data, tmp_path):
         assert _strip_timing(resumed.history) == _strip_timing(full.history)
     ckpt = load_checkpoint(checkpoint_path(tmp_path, 2))
     assert ckpt["epoch"] == 2 and len(ckpt["history"]) == 2
-    assert ckpt["config"] == full.config
+    assert ckpt["config"] == {k: v for k, v in full.config.items() if k not in RECORD_KEYS}
     # resuming the last checkpoint trains nothing and returns the same model
     done = train(config, x, y, resume_from=checkpoint_path(tmp_path, 3))
     assert np.array_equal(probs(done, x), expected)
@@ -565,3 +569,100 @@ def test_overfit_point_cli(fake_dataset, capsys):
     args = parser.parse_args(["overfit-point", "--dataset", "mnist", "--epochs", "0"])
     with pytest.raises(ValueError, match="`epochs`"):
         args.func(args)
+
+
+# ----- label-free early stopping ---------------------------------------------------------------
+
+
+def test_holdout_split_is_stratified_on_the_given_labels_and_seeded():
+    from robustloss.train.early_stop import holdout_split
+
+    labels = torch.arange(200) % 4  # 50 per class
+    train_idx, held = holdout_split(labels, 0.1, seed=3)
+    assert torch.equal(torch.bincount(labels[held], minlength=4), torch.tensor([5, 5, 5, 5]))
+    assert sorted(train_idx.tolist() + held.tolist()) == list(range(200))
+    assert torch.equal(holdout_split(labels, 0.1, seed=3)[1], held)
+    assert not torch.equal(holdout_split(labels, 0.1, seed=4)[1], held)
+    with pytest.raises(ValueError, match="holds out 0"):
+        holdout_split(torch.tensor([0, 1, 2]), 0.1, seed=0)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
+    from robustloss.train.early_stop import EarlyStopping
+
+    net = torch.nn.Linear(2, 2)
+    stopper = EarlyStopping(patience=2, first_epoch=1)
+    accs = [0.9, 0.5, 0.7, 0.7, 0.6]  # epoch 0 does not count (a CE warm-up epoch)
+    stops = []
+    for epoch, acc in enumerate(accs):
+        with torch.no_grad():
+            net.weight.fill_(epoch)
+        stops.append(stopper.update(epoch, acc, net))
+    assert stops == [False, False, False, False, True]
+    assert stopper.best_epoch == 3 and stopper.best_acc == 0.7  # ties keep the earlier
+    stopper.restore(net)
+    assert torch.all(net.weight == 2)
+
+
+def test_early_stop_never_sees_the_true_labels(data, monkeypatch):
+    """Same chosen epoch and bitwise probabilities with the true labels, other ones, none."""
+    import robustloss.train.engine as engine
+
+    x, y = data
+    noisy = y.copy()
+    noisy[:60] = (noisy[:60] + 3) % 10
+    seen = []
+    real_split = engine.holdout_split
+
+    def spy(labels, fraction, seed):
+        seen.append(labels.clone())
+        return real_split(labels, fraction, seed)
+
+    monkeypatch.setattr(engine, "holdout_split", spy)
+    config = cfg(epochs=6, early_stop=True, holdout=0.25, patience=1)
+    runs = [
+        train(config, x, noisy, true_labels=t)
+        for t in (y, None, np.random.default_rng(0).integers(0, 10, y.shape[0]))
+    ]
+    chosen = {r.config["chosen_epoch"] for r in runs}
+    assert len(chosen) == 1
+    ref = probs(runs[0], x)
+    for r in runs[1:]:
+        assert np.array_equal(probs(r, x), ref)
+        assert [h["holdout_acc"] for h in r.history] == [
+            h["holdout_acc"] for h in runs[0].history
+        ]
+    assert all(torch.equal(s, torch.as_tensor(noisy)) for s in seen)  # only the given labels
+
+
+def test_early_stop_returns_the_chosen_epochs_weights(data):
+    x, y = data
+    long = train(cfg(epochs=5, early_stop=True, holdout=0.25, patience=5), x, y)
+    chosen = long.config["chosen_epoch"]
+    assert long.config["epochs_run"] == 5 and 1 <= chosen <= 5
+    accs = [h["holdout_acc"] for h in long.history]
+    assert chosen == int(np.argmax(accs)) + 1 and all(0 <= a <= 1 for a in accs)
+    short = train(cfg(epochs=chosen, early_stop=True, holdout=0.25, patience=5), x, y)
+    assert np.array_equal(probs(short, x), probs(long, x))  # later epochs leave no trace
+
+
+def test_early_stop_tests_the_returned_model_and_refuses_checkpoints(data, tmp_path):
+    x, y = data
+    res = train(
+        cfg(epochs=3, early_stop=True, holdout=0.25, patience=1),
+        x, y, test_images=x[:50], test_labels=y[:50],
+    )
+    rec = res.history[res.config["chosen_epoch"] - 1]
+    assert rec["test_acc"] == res.test_acc is not None
+    with pytest.raises(ValueError, match="early_stop"):
+        train(cfg(early_stop=True), x, y, checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("test_every", -1), ("early_stop", "yes"), ("holdout", 0.0), ("holdout", 1.0),
+     ("patience", 0), ("channels_last", "auto")],
+)
+def test_invalid_new_fields_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from robustloss.experiments.plan import SweepResult, text_table
-from robustloss.experiments.results import default_db_path, resolve_source
+from robustloss.experiments.results import default_db_path, precision_mix, resolve_source
 from robustloss.experiments.spec import (
     EXECUTORS,
     SlurmSettings,
@@ -168,6 +168,9 @@ def results_command(args: argparse.Namespace) -> int:
         if args.csv is not None:
             path = store.export_csv(args.csv, sweep=sweep)
             print(f"wrote {path} ({len(trials)} trials)", file=sys.stderr)
+    mix = precision_mix(trials)
+    if mix is not None:
+        print(mix, file=sys.stderr)
     if args.trials:
         chosen = [t for t in trials if args.status is None or t["status"] == args.status]
         rows = []

@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--subset", type=int, metavar="N", help="random N training (and at most N test) images"
     )
     p.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default: fp32")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="default: auto (fp32 unless the CPU has native bf16; see robustloss run --help)",
+    )
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")

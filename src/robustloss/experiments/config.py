@@ -46,7 +46,8 @@ out-of-fold probabilities: what cleanlab recommends) and ``paper-cv`` (the autho
 model carried across ``KFold(shuffle=True)`` folds; reproduces their protocol, not
 recommended: folds 2..K have already trained on their held-out samples)."""
 
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "amp")
+#: "auto" (the default) decides per machine: see :mod:`robustloss.train.precision`.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "amp")
 
 #: Noise kinds a run can use: "matrix" needs a transition matrix, which no flag carries.
 NOISE_KINDS_CLI: tuple[str, ...] = tuple(k for k in NOISE_KINDS if k != "matrix")
@@ -60,15 +61,17 @@ FLOAT_LOSS_FIELDS: tuple[str, ...] = tuple(
     k for k in CONFIG_LOSS_PARAMS if LOSS_PARAM_SPECS[k].type is float
 )
 
-_FLOAT_FIELDS: tuple[str, ...] = ("noise", *FLOAT_LOSS_FIELDS, "lr")
+_FLOAT_FIELDS: tuple[str, ...] = ("noise", *FLOAT_LOSS_FIELDS, "lr", "holdout")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Every setting of the authors' public code (see DESIGN.md, "What the authors' public
     # code did"). Loss hyperparameters are not part of it (they depend on --loss). Their
-    # mixed precision was CUDA AMP: "amp" here is AMP on CUDA and, on a CPU, whatever
-    # robustloss.train does for "amp" there (recorded in config.json's train_config).
+    # mixed precision was CUDA AMP: "amp" here is float16 AMP on CUDA and, on a CPU, bf16
+    # autocast (what robustloss.train does for "amp" there; on a CPU without native bf16
+    # that is slow, and the run warns with the measured factor; recorded in config.json's
+    # train_config). `--precision auto` overrides it.
     "paper": {
         "noise_kind": "bernoulli",  # each label flipped independently with probability rho
         "noise_seed": 1,  # their corruption seed
@@ -150,8 +153,18 @@ class RunConfig:
     folds: int = 5
     method: str = "both"  # cleanlab filter_by; the paper's choice (not cleanlab's default)
     rank_by: str = "self_confidence"
-    precision: str = "fp32"
-    channels_last: bool = False  # with precision "bf16": the fastest CPU setting (README)
+    # "auto": bf16 + channels-last on CPUs with native bf16 (AVX512-BF16/AMX), else fp32;
+    # bf16 or float16 autocast on CUDA (robustloss.train.precision). channels_last None:
+    # channels-last where "auto" picks bf16 on a CPU.
+    precision: str = "auto"
+    channels_last: bool | None = None
+    # Clean test split: after the last epoch only (0), or also every k epochs (1: a curve).
+    test_every: int = 0
+    # Label-free early stopping: hold out `holdout` of the noisy labels, stop after
+    # `patience` epochs without a better held-out accuracy (`epochs` is then the most).
+    early_stop: bool = False
+    holdout: float = 0.1
+    patience: int = 2
     device: str = "auto"
     scaling: str = "standardize"
     model: str = "paper-cnn"
@@ -203,9 +216,9 @@ class RunConfig:
                     f"{_where(key)} does not belong to loss {self.loss!r}; "
                     f"its hyperparameters: {takes}"
                 )
-        if not isinstance(self.channels_last, bool):
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise ValueError(
-                f"Expected {_where('channels_last')} to be true or false, "
+                f"Expected {_where('channels_last')} to be true, false or unset (auto), "
                 f"but got {self.channels_last!r}"
             )
         if self.detach_weight is not None and not isinstance(self.detach_weight, bool):
@@ -232,6 +245,13 @@ class RunConfig:
         _check_int("subset", self.subset, 2, optional=True)
         _check_choice("protocol", self.protocol, PROTOCOLS)
         _check_int("folds", self.folds, 2)
+        _check_int("test_every", self.test_every, 0)
+        if not isinstance(self.early_stop, bool):
+            raise ValueError(
+                f"Expected {_where('early_stop')} to be true or false, but got {self.early_stop!r}"
+            )
+        _check_float("holdout", self.holdout, "a fraction in (0, 1)", lambda v: 0.0 < v < 1.0)
+        _check_int("patience", self.patience, 1)
 
     def _check_detection(self) -> None:
         _check_choice("method", self.method, METHODS)
@@ -313,6 +333,8 @@ class RunConfig:
             "folds",
             "threads",
             "image_size",
+            "test_every",
+            "patience",
         ):
             v = values.get(key)
             if isinstance(v, float) and v.is_integer():

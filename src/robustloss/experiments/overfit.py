@@ -106,6 +106,8 @@ def find_overfit_point(
         isinstance(subset, bool) or not isinstance(subset, int) or subset < 1
     ):
         raise ValueError(f"Expected `subset` to be an int >= 1 or None, but got {subset!r}")
+    # test_every=1: this experiment IS the per-epoch test curve.
+    overrides.setdefault("test_every", 1)
     config = TrainConfig(epochs=epochs, seed=seed, loss="ce", delay=0, **overrides)
     images, labels = load_dataset(dataset, "train", root=root, download=download)
     test_images, test_labels = load_dataset(dataset, "test", root=root, download=download)

@@ -188,6 +188,10 @@ def train_config_for(cfg: RunConfig) -> TrainConfig:
         channels_last=cfg.channels_last,
         threads=cfg.threads,
         model=cfg.model,
+        test_every=cfg.test_every,
+        early_stop=cfg.early_stop,
+        holdout=cfg.holdout,
+        patience=cfg.patience,
     )
 
 
@@ -373,7 +377,20 @@ def _summarize(
         history=probs.history_rows(),
         out_dir=None if out is None else str(out),
         top_suspects=table.rows[: min(10, int(detection.flagged.size))],
+        **_runtime(probs),
     )
+
+
+def _runtime(probs: ProbabilityResult) -> dict[str, Any]:
+    """What the run's precision resolved to here, and the epochs its models predicted with."""
+    tc = probs.train_config
+    return {
+        "precision_used": tc.get("precision"),
+        "memory_format": tc.get("memory_format"),
+        "cpu_capability": tc.get("cpu_capability"),
+        "native_bf16": tc.get("native_bf16"),
+        "chosen_epochs": [int(e) for e in probs.chosen_epochs] or None,
+    }
 
 
 def _config_record(

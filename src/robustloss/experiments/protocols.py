@@ -116,7 +116,7 @@ def predicted_probabilities(
             a training fold lacks a class.
         true_labels: (N,) clean labels when known (training history reports accuracy on them).
         test: (test_images, test_labels), a clean test split: each trained model's accuracy
-            on it is recorded (and ``in-sample`` records it per epoch too).
+            on it is recorded (``in-sample`` also per ``train_config.test_every`` epochs).
         quiet: no progress bars.
         checkpoint_dir: save model k's checkpoint after every epoch in
             ``checkpoint_dir/model-{k}/epoch-{e:03d}.pt`` (k = fold, 0 for in-sample).
@@ -208,9 +208,9 @@ def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
     result = _fit(job, train_config, None, 0, test_per_epoch=True)
     pred_probs = predict_proba(result.model, job.images)
     test_accs = None
-    if job.test is not None:  # evaluated by train() after the last epoch already
-        last = result.history[-1].get("test_acc") if result.history else None
-        test_accs = [_accuracy(result.model, *job.test) if last is None else float(last)]
+    if job.test is not None:  # evaluated by train() on the model it returned already
+        done = result.test_acc
+        test_accs = [_accuracy(result.model, *job.test) if done is None else float(done)]
     n = job.labels.shape[0]
     return _collect(
         [result],
@@ -289,4 +289,5 @@ def _collect(
         test_acc_per_model=test_accs,
         train_config=dict(results[0].config),
         environment=dict(results[0].environment),
+        chosen_epochs=[int(r.config.get("chosen_epoch", len(r.history))) for r in results],
     )

@@ -45,6 +45,12 @@ class RunSummary:
         out_dir: the run folder, or None when nothing was written.
         top_suspects: the first (at most 10) rows of detections.csv.
         seconds: wall time of the run.
+        precision_used, memory_format, cpu_capability, native_bf16: what the requested
+            ``config["precision"]`` resolved to on the machine that ran it (the first
+            model's; :class:`robustloss.train.precision.PrecisionChoice`); None in
+            summaries written before they were recorded.
+        chosen_epochs: per model, the epoch whose weights predicted (the last one, or
+            label-free early stopping's choice).
     """
 
     command: str
@@ -70,6 +76,11 @@ class RunSummary:
     out_dir: str | None = None
     top_suspects: list[dict[str, Any]]
     seconds: float | None = None
+    precision_used: str | None = None
+    memory_format: str | None = None
+    cpu_capability: str | None = None
+    native_bf16: bool | None = None
+    chosen_epochs: list[int] | None = None
 
     @property
     def scored(self) -> bool:
@@ -112,7 +123,9 @@ class ProbabilityResult:
         split_seed: the seed of the fold assignment, None for in-sample.
         test_acc_per_model: each model's accuracy on the clean test split, or None without
             one.
-        train_config: the first model's resolved training config.
+        train_config: the first model's resolved training config (with the precision
+            record and the chosen epoch, ``TrainResult.config``).
+        chosen_epochs: per model, the epoch whose weights predicted.
         environment: versions and hardware the first model trained on.
     """
 
@@ -128,6 +141,7 @@ class ProbabilityResult:
     test_acc_per_model: list[float] | None
     train_config: dict[str, Any]
     environment: dict[str, Any]
+    chosen_epochs: list[int] = dataclasses.field(default_factory=list)
 
     def history_rows(self) -> list[dict[str, Any]]:
         """Every model's history rows, each with its ``fold`` (None for in-sample) first."""

@@ -7,6 +7,16 @@
   :meth:`TrialRecord.to_dict` and is written by
   :meth:`robustloss.experiments.store.ResultStore.record`.
 - :func:`trial_table` and :func:`write_trials_csv`: trial rows as one flat CSV row each.
+- :func:`precision_mix`: the warning when one sweep's trials resolved ``precision``
+  differently (e.g. a sweep resumed on another machine).
+
+Resume policy: a trial's identity is its *requested* config (``precision = "auto"`` hashes
+as "auto"), so a sweep resumed on a machine where "auto" resolves differently keeps its
+finished trials and runs only the rest there. Every finished trial records what it resolved
+to (``precision_used``, ``memory_format``, ``cpu_capability``, ``native_bf16`` in its
+summary, hence in its row and ``trials.csv``), and ``robustloss results`` and the sweep
+report warn when they differ within a sweep: seeds of one setting trained in bf16 and in
+fp32 agree only statistically, not bitwise.
 
 Imports no Dask and no driver: the report reads results through this module.
 """
@@ -25,6 +35,7 @@ from robustloss.experiments.spec import load_spec
 __all__ = [
     "TrialRecord",
     "default_db_path",
+    "precision_mix",
     "resolve_source",
     "trial_table",
     "write_trials_csv",
@@ -116,6 +127,34 @@ def trial_table(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 row[key] = value
         rows.append(row)
     return rows
+
+
+def precision_mix(trials: Sequence[dict[str, Any]]) -> str | None:
+    """One line when the finished ``trials`` resolved to more than one precision, else None.
+
+    Counts trials per ``(precision_used, memory_format, cpu_capability)`` of their summaries;
+    trials recorded before these fields existed are left out.
+    """
+    counts: dict[tuple[str, str, str], int] = {}
+    for trial in trials:
+        summary = trial.get("summary") or {}
+        if trial.get("status") != "done" or summary.get("precision_used") is None:
+            continue
+        key = (
+            str(summary["precision_used"]),
+            str(summary.get("memory_format")),
+            str(summary.get("cpu_capability")),
+        )
+        counts[key] = counts.get(key, 0) + 1
+    if len({k[:2] for k in counts}) <= 1:
+        return None
+    parts = ", ".join(
+        f"{n} in {p} ({m}, CPU {c})" for (p, m, c), n in sorted(counts.items())
+    )
+    return (
+        f"warning: these trials resolved their precision differently: {parts}; "
+        "seeds of one setting compare statistically only (resumed on another machine?)"
+    )
 
 
 def write_trials_csv(trials: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:

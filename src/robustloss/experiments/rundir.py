@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +150,43 @@ def staging(out: Path | None, command: str, chash: str, overwrite: bool) -> Iter
 
 @dataclasses.dataclass(frozen=True)
 class DetectionTable:
-    """The rows of detections.csv, most suspect first, and the columns this run has."""
+    """The rows of detections.csv, most suspect first, and the columns this run has.
 
-    rows: list[dict[str, Any]]
+    ``rows`` is a sequence made one row at a time (``rows[:10]``, ``rows[0]``, iteration),
+    so a table of millions of examples is never held as millions of dicts: writing it
+    streams rows to the file.
+    """
+
+    order: np.ndarray  # (N,) int64 example index of each rank, most suspect first
     columns: tuple[str, ...]
+    make_row: Callable[[int, int], dict[str, Any]]  # (rank, index) -> the row
+
+    @property
+    def rows(self) -> _Rows:
+        return _Rows(self)
+
+
+class _Rows(Sequence):
+    """The rows of a :class:`DetectionTable`, built on access."""
+
+    def __init__(self, table: DetectionTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return int(self._table.order.shape[0])
+
+    def __getitem__(self, key):
+        order, make = self._table.order, self._table.make_row
+        if isinstance(key, slice):
+            ranks = range(len(self))[key]
+            return [make(r + 1, int(order[r])) for r in ranks]
+        r = range(len(self))[key]
+        return make(r + 1, int(order[r]))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        make = self._table.make_row
+        for rank, i in enumerate(self._table.order.tolist(), start=1):
+            yield make(rank, i)
 
 
 def _order(n: int, flagged: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,8 +241,7 @@ def detection_table(
     def name(k: int) -> str:
         return class_names[k] if 0 <= k < len(class_names) else str(k)
 
-    table = []
-    for rank, i in enumerate(order.tolist(), start=1):
+    def make_row(rank: int, i: int) -> dict[str, Any]:
         row: dict[str, Any] = {
             "rank": rank,
             "index": i,
@@ -232,14 +264,15 @@ def detection_table(
             row["path"] = paths[int(source_index[i])]
         if ids is not None:
             row["id"] = ids[int(source_index[i])]
-        table.append(row)
+        return row
+
     columns = _columns(
         known=corrupted is not None,
         paths=paths is not None,
         ids=ids is not None,
         folds=bool((fold_of >= 0).any()),
     )
-    return DetectionTable(table, columns)
+    return DetectionTable(order, columns, make_row)
 
 
 def read_detections(run_dir: str | os.PathLike) -> list[dict[str, str]]:

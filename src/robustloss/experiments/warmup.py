@@ -55,6 +55,7 @@ WARMUP_INDEPENDENT: tuple[str, ...] = (
     "epochs",
     "method",
     "rank_by",
+    "test_every",  # evaluation does not change the weights
 )
 #: Protocols whose models can start from a shared warm-up.
 SHAREABLE_PROTOCOLS: tuple[str, ...] = ("in-sample", "cv")
@@ -179,7 +180,8 @@ def plan_warmups(
         return plan
     by_key: dict[str, list[tuple[str, RunConfig]]] = {}
     for h, config in trials:
-        if config.protocol in SHAREABLE_PROTOCOLS:
+        # Early stopping keeps its best epoch's weights, which no checkpoint holds: alone.
+        if config.protocol in SHAREABLE_PROTOCOLS and not config.early_stop:
             by_key.setdefault(group_key(config), []).append((h, config))
     for key, group_trials in by_key.items():
         group = _group(key, group_trials, on_disk)

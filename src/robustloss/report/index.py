@@ -24,7 +24,7 @@ from typing import Any
 
 from robustloss import __version__
 from robustloss._io import atomic_write_text, write_csv
-from robustloss.experiments.results import write_trials_csv
+from robustloss.experiments.results import precision_mix, write_trials_csv
 from robustloss.experiments.store import ResultStore
 from robustloss.report.figures import write_figures
 from robustloss.report.loss_curves import plot_loss_curves
@@ -205,6 +205,7 @@ def _head(trials: Sequence[dict[str, Any]], settings) -> list[str]:
         f"<p>robustloss {html.escape(__version__)}, written "
         f"{html.escape(time.strftime('%Y-%m-%d %H:%M:%S %z'))}; {len(trials)} finished "
         f"trials in {len(settings)} settings.</p>",
+        *([] if (mix := precision_mix(trials)) is None else [f"<p>{html.escape(mix)}</p>"]),
     ]
 
 

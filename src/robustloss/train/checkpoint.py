@@ -79,7 +79,14 @@ REQUIRED_KEYS: tuple[str, ...] = (
 # Settings that may differ between a checkpoint's run and the run resuming from it.
 # threads: thread count can change the last bits of CPU reductions; it is allowed so that a
 # run can be resumed on another machine, and bitwise equality is promised for equal threads.
-RESUMABLE_DIFFERENCES: tuple[str, ...] = ("loss", "loss_params", "delay", "epochs", "threads")
+RESUMABLE_DIFFERENCES: tuple[str, ...] = (
+    "loss",
+    "loss_params",
+    "delay",
+    "epochs",
+    "threads",
+    "test_every",  # evaluation draws no random numbers: the weights do not depend on it
+)
 
 
 def checkpoint_path(directory: str | os.PathLike[str], epoch: int) -> Path:

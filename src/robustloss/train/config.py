@@ -9,9 +9,21 @@ from typing import Any
 
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.provenance import available_cpus
+from robustloss.train.precision import PRECISIONS, PrecisionChoice, resolve_precision
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "amp")
+
+#: Keys a run's recorded config holds beside the :class:`TrainConfig` fields: what the
+#: machine decided (:meth:`PrecisionChoice.record`) and what early stopping chose. Facts,
+#: not settings: :meth:`TrainConfig.from_dict` drops them.
+RECORD_KEYS: tuple[str, ...] = (
+    "precision_requested",
+    "memory_format",
+    "cpu_capability",
+    "native_bf16",
+    "epochs_run",
+    "chosen_epoch",
+)
 
 
 @dataclass
@@ -19,8 +31,9 @@ class TrainConfig:
     """Everything that decides a training run's numbers, and nothing else.
 
     ``resolved()`` replaces the machine-dependent choices (``device="auto"``,
-    ``threads=None``, ``precision="amp"`` on CPU) by what was actually used; that resolved
-    form is what results and checkpoints record.
+    ``threads=None``, ``precision="auto"``, ``channels_last=None``, ``precision="amp"`` on
+    a CPU) by what was actually used; that resolved form is what results and checkpoints
+    record.
     """
 
     # The paper trains 10 epochs: its precursor run saw test loss turn up around epoch 10.
@@ -39,12 +52,28 @@ class TrainConfig:
     # "raw": pixel values 0..255 as floats, as the authors' code did.
     scaling: str = "standardize"
     device: str = "auto"  # "cuda" when available, else "mps" when available, else "cpu"
-    # "fp32" is bitwise reproducible on a CPU; "bf16" autocast is ~2x faster on CPUs with
-    # AVX512-BF16/AMX; "amp" is float16 autocast with loss scaling on a GPU (bf16 on a CPU).
-    precision: str = "fp32"
-    # Off by default because it changes the convolution kernels (last-bit numerics); on for
-    # the fastest CPU setting, where oneDNN's channels-last bf16 kernels are the fast ones.
-    channels_last: bool = False
+    # "auto": decided per machine (robustloss.train.precision): bf16 + channels-last only on
+    # CPUs that compute bf16 natively (AVX512-BF16/AMX; elsewhere bf16 is ~11x SLOWER than
+    # fp32), else fp32; bf16 (or float16 AMP) autocast on CUDA. "fp32" is bitwise
+    # reproducible on a CPU; "amp" is float16 autocast with loss scaling on a GPU (bf16 on a
+    # CPU).
+    precision: str = "auto"
+    # None: channels-last exactly where precision "auto" picks bf16 on a CPU (oneDNN's fast
+    # bf16 kernels are the channels-last ones); a bool as given. It changes the convolution
+    # kernels (last-bit numerics).
+    channels_last: bool | None = None
+    # The clean test split (when given) is evaluated after the last epoch only (0), or also
+    # after every `test_every`-th epoch (1: the full per-epoch curve, as the overfit-point
+    # experiment needs). Evaluation draws no random numbers: the trained weights are the
+    # same either way.
+    test_every: int = 0
+    # Early stopping without ground truth (Chen et al., AAAI 2021; Toner & Storkey, 2024):
+    # hold out a stratified `holdout` fraction of the given (noisy) labels, measure the
+    # accuracy on them after every epoch and stop once it has not improved for `patience`
+    # epochs; the weights of the best epoch are returned (`epochs` is then the most).
+    early_stop: bool = False
+    holdout: float = 0.1
+    patience: int = 2
     threads: int | None = None  # torch intra-op threads; None: every CPU this process may use
     model: str = "paper-cnn"  # a name in robustloss.models.MODEL_NAMES
 
@@ -67,10 +96,23 @@ class TrainConfig:
         _check_choice("scaling", self.scaling, SCALINGS)
         _check_device(self.device)
         _check_choice("precision", self.precision, PRECISIONS)
-        if not isinstance(self.channels_last, bool):
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise ValueError(
-                f"Expected `channels_last` to be a bool, but got {self.channels_last!r}"
+                f"Expected `channels_last` to be a bool or None, but got {self.channels_last!r}"
             )
+        _check_int("test_every", self.test_every, low=0)
+        if not isinstance(self.early_stop, bool):
+            raise ValueError(f"Expected `early_stop` to be a bool, but got {self.early_stop!r}")
+        if (
+            isinstance(self.holdout, bool)
+            or not isinstance(self.holdout, (int, float))
+            or not 0.0 < self.holdout < 1.0
+        ):
+            raise ValueError(
+                f"Expected `holdout` to be a float in (0, 1), but got {self.holdout!r}"
+            )
+        self.holdout = float(self.holdout)
+        _check_int("patience", self.patience, low=1)
         if self.threads is not None:
             _check_int("threads", self.threads, low=1)
         _check_choice("model", self.model, MODEL_NAMES)
@@ -103,10 +145,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dict such as :meth:`to_dict` wrote; unknown keys are an error."""
+        """Build from a dict such as :meth:`to_dict` (or a run's record) wrote.
+
+        The :data:`RECORD_KEYS` of a run's recorded config are dropped; other unknown keys
+        are an error.
+        """
         if not isinstance(d, dict):
             raise ValueError(f"Expected a dict for TrainConfig, but got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k not in RECORD_KEYS}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(
@@ -115,13 +162,19 @@ class TrainConfig:
         return cls(**d)
 
     def resolved(self) -> TrainConfig:
-        """A copy with ``device``, ``threads`` and ``precision`` set to what a run uses here.
+        """A copy with ``device``, ``threads``, ``precision`` and ``channels_last`` as used here.
 
         ``device="auto"`` becomes ``"cuda"`` when torch sees a CUDA GPU, else ``"mps"`` on an
-        Apple GPU, else ``"cpu"``;
-        ``threads=None`` becomes the number of CPUs this process may use; ``precision="amp"``
-        on a CPU becomes ``"bf16"`` (float16 autocast is a GPU feature).
+        Apple GPU, else ``"cpu"``; ``threads=None`` becomes the number of CPUs this process
+        may use; ``precision`` and ``channels_last`` become :meth:`precision_choice`'s.
         """
+        return self._resolve()[0]
+
+    def precision_choice(self) -> PrecisionChoice:
+        """What ``precision`` / ``channels_last`` mean on this machine and resolved device."""
+        return self._resolve()[1]
+
+    def _resolve(self) -> tuple[TrainConfig, PrecisionChoice]:
         import torch
 
         device = self.device
@@ -133,11 +186,18 @@ class TrainConfig:
             raise ValueError(f"Expected an available `device`, but got {device!r}: no CUDA here")
         if device == "mps" and not has_mps:
             raise ValueError(f"Expected an available `device`, but got {device!r}: no MPS here")
-        precision = self.precision
-        if precision == "amp" and device == "cpu":
-            precision = "bf16"
+        choice = resolve_precision(
+            self.precision, torch.device(device).type, channels_last=self.channels_last
+        )
         threads = self.threads if self.threads is not None else available_cpus()
-        return dataclasses.replace(self, device=device, threads=threads, precision=precision)
+        resolved = dataclasses.replace(
+            self,
+            device=device,
+            threads=threads,
+            precision=choice.precision,
+            channels_last=choice.channels_last,
+        )
+        return resolved, choice
 
 
 def _check_int(name: str, value: Any, *, low: int) -> None:

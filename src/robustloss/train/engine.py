@@ -8,10 +8,13 @@ Why it is fast on a CPU: the N images live as one uint8 tensor on the device and
 ``images[perm[i : i + B]]``, so there is no per-sample Python, no collation and no worker
 process; the model converts a batch to float itself. On the paper's CNN the arithmetic
 dominates, so the options that matter are the ones that make it cheaper: bf16 autocast
-(oneDNN's AVX512-BF16/AMX kernels, :mod:`.precision`), channels-last memory format, fused
-Adam, and the model's own max-pool-before-ReLU and fast dropout (see
-``benchmarks/train_throughput.py``). The labels are checked once per dataset
-(:mod:`.inputs`) and the loss is called without its per-batch value check.
+where the CPU computes bf16 natively (AVX512-BF16/AMX: ``precision="auto"`` decides, see
+:mod:`.precision`), channels-last memory format, fused Adam, and the model's own
+max-pool-before-ReLU and fast dropout (see ``benchmarks/train_throughput.py``). The labels
+are checked once per dataset (:mod:`.inputs`) and the loss is called without its per-batch
+value check. Nothing is evaluated per epoch that the run did not ask for: the clean test
+split after the last epoch only (``test_every=0``), the held-out labels only under
+``early_stop`` (a small fraction of N).
 
 Randomness, all from ``config.seed``: torch's global generator (initial weights, dropout) is
 seeded with ``seed``, and restored on return, so the caller's global state is the same
@@ -22,6 +25,7 @@ not used. Same config, data and machine, CPU fp32: bitwise identical results.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -32,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from robustloss.losses import ScheduledLoss, make_loss
 from robustloss.models import ImageClassifier, InputScaling, channel_stats, make_model
@@ -45,9 +49,10 @@ from robustloss.train.checkpoint import (
     warmup_compatible,
 )
 from robustloss.train.config import TrainConfig
+from robustloss.train.early_stop import EarlyStopping, holdout_split
 from robustloss.train.inputs import TrainData, as_tensor, prepare_data
 from robustloss.train.loop import EpochContext, EpochSums, evaluate, run_epoch
-from robustloss.train.precision import autocast_dtype, make_scaler
+from robustloss.train.precision import PrecisionChoice, autocast_dtype, make_scaler, warn_if_slow
 from robustloss.train.rng import (
     forked_rng,
     get_device_rng_state,
@@ -66,7 +71,8 @@ HISTORY_KEYS: tuple[str, ...] = (
     "train_acc_true",  # ... vs true_labels, or None
     "frac_below_cutoff",  # epochs with PZ in use: fraction with p_t <= cutoff, else None
     "test_loss",  # cross entropy on the test set after the epoch (eval mode), or None
-    "test_acc",  # accuracy on the test set, or None
+    "test_acc",  # accuracy on the test set, or None (see TrainConfig.test_every)
+    "holdout_acc",  # early_stop: accuracy on the held-out part vs its GIVEN labels, or None
     "seconds",  # wall time of the epoch, evaluation included
     "samples_per_s",  # N / seconds of the training pass alone
 )
@@ -79,15 +85,22 @@ class TrainResult:
     Attributes:
         model: an :class:`~robustloss.models.ImageClassifier` in eval mode; takes raw images.
         history: one dict per epoch with :data:`HISTORY_KEYS`.
-        config: the resolved :class:`TrainConfig` as a dict (device, threads, precision as
-            used), from which ``TrainConfig.from_dict`` rebuilds it.
+        config: the resolved :class:`TrainConfig` as a dict (device, threads, precision and
+            channels_last as used), and the :data:`~robustloss.train.config.RECORD_KEYS`:
+            ``precision_requested``, ``memory_format``, ``cpu_capability``, ``native_bf16``
+            (:class:`~robustloss.train.precision.PrecisionChoice`), ``epochs_run`` and
+            ``chosen_epoch`` (the epoch whose weights ``model`` has: the last one, or early
+            stopping's best). ``TrainConfig.from_dict`` rebuilds the config from it.
         environment: :func:`robustloss.provenance.environment_info` during the run.
+        test_loss, test_acc: ``model`` on the test set, when one was given, else None.
     """
 
     model: nn.Module
     history: list[dict[str, Any]]
     config: dict[str, Any]
     environment: dict[str, Any]
+    test_loss: float | None = None
+    test_acc: float | None = None
 
 
 def format_epoch(record: dict[str, Any], epochs: int | None = None) -> str:
@@ -103,6 +116,8 @@ def format_epoch(record: dict[str, Any], epochs: int | None = None) -> str:
         parts.append(f"p_t<=c {record['frac_below_cutoff']:.4f}")
     if record.get("test_loss") is not None:
         parts.append(f"test loss {record['test_loss']:.4f} acc {record['test_acc']:.4f}")
+    if record.get("holdout_acc") is not None:
+        parts.append(f"held-out acc {record['holdout_acc']:.4f}")
     parts.append(f"{record['seconds']:.1f} s, {record['samples_per_s']:,.0f} samples/s")
     return " | ".join(parts)
 
@@ -130,8 +145,11 @@ def train(
         config: the :class:`TrainConfig`; its resolved form is recorded in the result.
         images: ``(N, H, W)`` or ``(N, H, W, C)`` uint8 or float, values 0..255, H = W.
         labels: ``(N,)`` integer labels to train on (the noisy ones).
-        true_labels: ``(N,)`` the clean labels, when known: adds ``train_acc_true``.
-        test_images, test_labels: a clean test set, evaluated after every epoch.
+        true_labels: ``(N,)`` the clean labels, when known: adds ``train_acc_true`` (a
+            report only: they reach neither the loss nor early stopping).
+        test_images, test_labels: a clean test set, evaluated after the last epoch (and
+            every ``config.test_every``-th epoch); the returned model's scores are in
+            ``TrainResult.test_loss``/``test_acc`` and in its epoch's history record.
         num_classes: K; default ``max(label) + 1`` over all label arrays given.
         model: continue training this model with a fresh optimizer (the paper's carried-over
             folds); it is trained in place. An ``ImageClassifier`` (what ``train`` returns)
@@ -145,14 +163,25 @@ def train(
     Returns:
         :class:`TrainResult`.
 
+    With ``config.early_stop`` a stratified ``config.holdout`` of the N examples (by their
+    given labels) is held out of training and used to choose the epoch (see
+    :mod:`robustloss.train.early_stop`); the model of the chosen epoch is returned.
+
     Raises:
-        ValueError: bad arrays, a checkpoint that does not fit config or data.
+        ValueError: bad arrays, a checkpoint that does not fit config or data, early stopping
+            with checkpoints.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"Expected `config` to be a TrainConfig, but got {type(config).__name__}")
     if model is not None and not isinstance(model, nn.Module):
         raise ValueError(f"Expected `model` to be an nn.Module, but got {type(model).__name__}")
-    cfg = config.resolved()
+    if config.early_stop and (checkpoint_dir is not None or resume_from is not None):
+        raise ValueError(
+            "Expected early_stop=False with checkpoint_dir/resume_from (a checkpoint does not "
+            "hold early stopping's best weights), but got early_stop=True"
+        )
+    cfg, choice = config._resolve()
+    warn_if_slow(choice)
     data = prepare_data(images, labels, true_labels, test_images, test_labels, num_classes)
     fingerprint = data.fingerprint() if (checkpoint_dir or resume_from) else None
     ckpt = None if resume_from is None else _load_resumable(resume_from, cfg, fingerprint)
@@ -164,6 +193,7 @@ def train(
         with forked_rng(device):
             return _fit(
                 cfg,
+                choice,
                 data,
                 device,
                 model=model,
@@ -203,6 +233,7 @@ def _device(cfg: TrainConfig) -> torch.device:
 
 def _fit(
     cfg: TrainConfig,
+    choice: PrecisionChoice,
     data: TrainData,
     device: torch.device,
     *,
@@ -212,19 +243,88 @@ def _fit(
     checkpoint_dir: str | os.PathLike[str] | None,
     quiet: bool,
 ) -> TrainResult:
+    data, held = _hold_out(cfg, data)
     perm_gen = seed_run(cfg.seed, device)  # torch's global generators: forked by the caller
     ctx = _build(cfg, data, device, model, perm_gen, show=not quiet and sys.stderr.isatty())
     history, start = ([], 0) if ckpt is None else _restore(ctx, ckpt)
+    stopper = None
+    if held is not None:
+        stopper = EarlyStopping(cfg.patience, first_epoch=cfg.delay if cfg.loss != "ce" else 0)
     for epoch in range(start, cfg.epochs):
-        history.append(_train_epoch(cfg, ctx, data, epoch))
+        record = _train_epoch(cfg, ctx, data, epoch)
+        stop = False
+        if stopper is not None and held is not None:
+            record["holdout_acc"] = _evaluate(ctx, held[0], held[1], data.label_high)[1]
+            stop = stopper.update(epoch, record["holdout_acc"], ctx.model)
+        history.append(record)
         if ctx.show:
             print(format_epoch(history[-1], cfg.epochs), file=sys.stderr)
         if checkpoint_dir is not None:
             _save(checkpoint_dir, _snapshot(cfg, ctx, epoch + 1, history, fingerprint))
+        if stop:
+            break
+    chosen = len(history)
+    if stopper is not None and stopper.best_epoch is not None:
+        stopper.restore(ctx.model)
+        chosen = stopper.best_epoch
+    test = _final_test(ctx, data, history, chosen)
     ctx.model.eval()
+    record = {**cfg.to_dict(), **choice.record(), "epochs_run": len(history),
+              "chosen_epoch": chosen}
     return TrainResult(
-        model=ctx.model, history=history, config=cfg.to_dict(), environment=environment_info()
+        model=ctx.model,
+        history=history,
+        config=record,
+        environment=environment_info(),
+        test_loss=None if test is None else test[0],
+        test_acc=None if test is None else test[1],
     )
+
+
+def _hold_out(cfg: TrainConfig, data: TrainData) -> tuple[TrainData, tuple[Tensor, Tensor] | None]:
+    """Under early stopping: (the training part, (held-out images, their GIVEN labels)).
+
+    The held-out part is chosen from, and scored against, ``data.y`` (the labels trained
+    on): ``data.y_true`` is only cut down with the training part, for its report.
+    """
+    if not cfg.early_stop:
+        return data, None
+    train_idx, held_idx = holdout_split(data.y, cfg.holdout, cfg.seed)
+    part = dataclasses.replace(
+        data,
+        x=data.x[train_idx],
+        y=data.y[train_idx],
+        y_true=None if data.y_true is None else data.y_true[train_idx],
+    )
+    return part, (data.x[held_idx], data.y[held_idx])
+
+
+def _evaluate(ctx: EpochContext, x: Tensor, y: Tensor, label_high: int | None):
+    return evaluate(
+        ctx.model,
+        x,
+        y,
+        device=ctx.device,
+        autocast_dtype=ctx.autocast_dtype,
+        label_high=label_high,
+    )
+
+
+def _final_test(
+    ctx: EpochContext, data: TrainData, history: list[dict[str, Any]], chosen: int
+) -> tuple[float, float] | None:
+    """The returned model (epoch ``chosen``) on the test set, into that epoch's record.
+
+    Reuses the score when that epoch was evaluated already (``test_every``).
+    """
+    if data.x_test is None or not history:
+        return None
+    rec = next((r for r in history if r["epoch"] == chosen), history[-1])
+    if rec["test_loss"] is None:  # else: tested already (the restored weights are its own)
+        rec["test_loss"], rec["test_acc"] = _evaluate(
+            ctx, data.x_test, data.y_test, data.test_label_high
+        )
+    return rec["test_loss"], rec["test_acc"]
 
 
 def _build(
@@ -268,7 +368,7 @@ def _build_model(cfg: TrainConfig, data: TrainData, model: nn.Module | None) -> 
                 f"Expected images with the given model's {model.scaling.in_channels} "
                 f"channel(s), but got {data.in_channels}"
             )
-        model.scaling.channels_last = cfg.channels_last
+        model.scaling.channels_last = bool(cfg.channels_last)
         return model
     if cfg.scaling == "standardize":
         mean, std = channel_stats(data.x)
@@ -286,7 +386,7 @@ def _build_model(cfg: TrainConfig, data: TrainData, model: nn.Module | None) -> 
         )
     )
     return ImageClassifier(
-        InputScaling(cfg.scaling, mean, std, channels_last=cfg.channels_last), net
+        InputScaling(cfg.scaling, mean, std, channels_last=bool(cfg.channels_last)), net
     )
 
 
@@ -327,7 +427,7 @@ def _restore(ctx: EpochContext, ckpt: Checkpoint) -> tuple[list[dict[str, Any]],
 def _train_epoch(
     cfg: TrainConfig, ctx: EpochContext, data: TrainData, epoch: int
 ) -> dict[str, Any]:
-    """Train 0-based ``epoch``, evaluate on the test set if there is one; its history record."""
+    """Train 0-based ``epoch`` (and test it every ``test_every`` epochs); its history record."""
     t0 = time.perf_counter()
     in_warmup = cfg.loss == "ce"
     if isinstance(ctx.criterion, ScheduledLoss):
@@ -339,15 +439,10 @@ def _train_epoch(
     sums = run_epoch(ctx, cutoff=cutoff, desc=f"epoch {epoch + 1}/{cfg.epochs}")
     train_seconds = time.perf_counter() - t0
     test = None
-    if data.x_test is not None:
-        test = evaluate(
-            ctx.model,
-            data.x_test,
-            data.y_test,
-            device=ctx.device,
-            autocast_dtype=ctx.autocast_dtype,
-            label_high=data.test_label_high,
-        )
+    periodic = cfg.test_every and (epoch + 1) % cfg.test_every == 0
+    last = epoch + 1 == cfg.epochs and not cfg.early_stop  # early stop: _final_test decides
+    if data.x_test is not None and (periodic or last):
+        test = _evaluate(ctx, data.x_test, data.y_test, data.test_label_high)
     loss_in_use = "ce" if in_warmup else cfg.loss
     return _record(epoch, loss_in_use, sums, test, time.perf_counter() - t0, train_seconds)
 
@@ -371,6 +466,7 @@ def _record(
         "frac_below_cutoff": None if sums.below is None else sums.below / n,
         "test_loss": None if test is None else test[0],
         "test_acc": None if test is None else test[1],
+        "holdout_acc": None,
         "seconds": seconds,
         "samples_per_s": n / train_seconds if train_seconds > 0 else math.inf,
     }
