@@ -209,7 +209,7 @@ def test_measured_slowdown_is_a_positive_factor():
     assert np.isfinite(factor) and factor > 0
 
 
-# ----- evaluation never changes the weights ---------------------------------------------------------
+# ----- evaluation never changes the weights -----------------------------------------------------
 
 
 def test_test_split_every_epoch_or_at_the_end_gives_bitwise_equal_probabilities(machine):
