@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from robustloss._io import write_csv
-from robustloss.data import DataError
+from robustloss.data import DataError, load_npz
 from robustloss.data.manifest import load_manifest
 from robustloss.experiments import apply_review as ar
 from robustloss.experiments.rundir import detection_table
@@ -262,6 +262,20 @@ def test_apply_review_dataset_writes_labels_npy(tmp_path):
     i = made["flagged"][0]
     assert labels[i] == (made["labels"][i] + 1) % 3
     assert (np.delete(labels, i) == np.delete(made["labels"], i)).all()
+
+
+def test_apply_review_dataset_npz_is_what_detect_reads(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    made = fake_run(run, n=30, k=3, flagged=5, input_kind="dataset")
+    # the fake run's "training set" stands in for MNIST's (no real data in unit tests)
+    monkeypatch.setattr(ar, "load_dataset", lambda name, split: (made["images"], made["labels"]))
+    review = _write_review(tmp_path / "r.csv", review_rows(made, [(0, "accept", None)]))
+    result = ar.apply_review(run, review, tmp_path / "fixed.npz")
+    assert (result.form, result.changed) == ("dataset-npz", 1)
+    again = load_npz(tmp_path / "fixed.npz")
+    i = made["flagged"][0]
+    assert again.labels[i] == (made["labels"][i] + 1) % 3 and again.class_names == made["names"]
+    np.testing.assert_array_equal(again.images, made["images"])
 
 
 def test_apply_review_folder_relabel_list_is_a_manifest(tmp_path):

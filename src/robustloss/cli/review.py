@@ -23,6 +23,7 @@ __all__ = ["apply_review_command", "register", "review_command"]
 
 _FORMS = {
     "labels-npy": "int64 labels of the run's training set, in index order",
+    "dataset-npz": "the run's training images with the corrected labels",
     "npz": "the input .npz with corrected labels",
     "manifest": "the manifest with corrected `label` and a `label_original` column",
     "relabel-csv": "a relabel list path,label,label_original (a manifest)",
@@ -54,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         apply_review_command,
         help="turn an exported review.csv into corrected labels",
         description="Check every row of REVIEW_CSV against the run, then write the "
-        "corrected labels in the input's form: labels .npy (built-in dataset), .npz or "
+        "corrected labels in the input's form: labels .npy or images + labels .npz (built-in "
+        "dataset), .npz or "
         ".npy (an .npz input), the manifest with a label_original column (a manifest "
         "input), or a relabel list CSV that `robustloss detect --data` reads (an image "
         "folder). Nothing is written when any row is bad.",
@@ -89,6 +91,6 @@ def apply_review_command(args: argparse.Namespace) -> int:
     if len(result.changes) > 10:
         print(f"  ... and {len(result.changes) - 10} more class pairs")
     print(f"wrote {result.out} ({_FORMS[result.form]})")
-    if result.form in ("npz", "manifest", "relabel-csv") and result.out.endswith((".npz", ".csv")):
+    if result.form != "labels-npy" and result.out.endswith((".npz", ".csv")):
         print(f"next: robustloss detect --data {result.out}", file=sys.stderr)
     return 0

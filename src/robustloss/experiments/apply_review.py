@@ -21,7 +21,9 @@ or changed; ``--out`` must not be the input itself):
 ==================  ==========================================================================
 input               ``--out FILE``
 ==================  ==========================================================================
-built-in dataset    ``.npy``: int64 (N,) labels of the run's training set, in ``index`` order
+built-in dataset    ``.npy``: int64 (N,) labels of the run's training set, in ``index`` order,
+                    or ``.npz``: the run's training images with those labels (``images``,
+                    ``labels``, ``class_names``), which ``robustloss detect --data`` reads
 ``.npz``            ``.npz``: a copy of the input with ``labels`` corrected (other arrays as
                     they were), or ``.npy``: the input's corrected labels alone
 manifest ``.csv``   ``.csv``: the manifest with ``label`` corrected and a ``label_original``
@@ -49,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from robustloss._io import atomic_open, read_csv, write_csv
+from robustloss.data import load_dataset
 from robustloss.data.folder import problems_message
 from robustloss.data.manifest import read_manifest_rows, resolve_manifest_path
 from robustloss.experiments.rundir import read_detections
@@ -100,7 +103,7 @@ class AppliedReview:
 
     Attributes:
         out: the file written.
-        form: "labels-npy", "npz", "manifest" or "relabel-csv".
+        form: "labels-npy", "dataset-npz", "npz", "manifest" or "relabel-csv".
         reviewed: rows in review.csv; ``decisions`` their count per decision.
         changed: examples whose label changed; ``changes`` their count per
             ``"given -> new"`` class-name pair, largest first.
@@ -233,7 +236,7 @@ def _form(cfg: dict[str, Any]) -> str:
     return "relabel-csv"
 
 
-_SUFFIXES = {"labels-npy": (".npy",), "npz": (".npz", ".npy"), "manifest": (".csv",),
+_SUFFIXES = {"labels-npy": (".npy", ".npz"), "npz": (".npz", ".npy"), "manifest": (".csv",),
              "relabel-csv": (".csv",)}  # fmt: skip
 
 
@@ -272,7 +275,10 @@ def apply_review(
     for d in decisions:
         if d.label is not None:
             new[d.index] = d.label
-    if form == "labels-npy":
+    if form == "labels-npy" and out.suffix.lower() == ".npz":
+        form = "dataset-npz"
+        _write_dataset_npz(out, run, new)
+    elif form == "labels-npy":
         _save_npy(out, new)
     elif form == "npz":
         _write_npz(out, run, new)
@@ -300,6 +306,19 @@ def _save_npy(out: Path, labels: np.ndarray) -> None:
         np.save(fh, np.asarray(labels, dtype=np.int64))
 
 
+def _savez(out: Path, arrays: dict[str, np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    with atomic_open(out, "wb") as fh:
+        fh.write(buf.getvalue())
+
+
+def _write_dataset_npz(out: Path, run: _Run, new: np.ndarray) -> None:
+    images, _ = load_dataset(run.config["dataset"], "train")
+    _savez(out, {"images": np.asarray(images)[run.source_index], "labels": new,
+                 "class_names": np.array(run.class_names)})  # fmt: skip
+
+
 def _write_npz(out: Path, run: _Run, new: np.ndarray) -> None:
     source = Path(run.config["data"])
     if not source.is_file():
@@ -312,10 +331,7 @@ def _write_npz(out: Path, run: _Run, new: np.ndarray) -> None:
         _save_npy(out, labels)
         return
     arrays["labels"] = labels
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    with atomic_open(out, "wb") as fh:
-        fh.write(buf.getvalue())
+    _savez(out, arrays)
 
 
 def _relative_to(out_dir: Path, file: Path) -> str:
