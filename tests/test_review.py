@@ -76,6 +76,24 @@ def test_review_reuses_sheets_and_reloads_images_from_the_input(tmp_path):
     assert sheet.stat().st_mtime_ns == mtime
 
 
+def _without_images(run: Path) -> None:
+    """Make a fake run folder look like a run on embeddings (no dataset, no data)."""
+    meta = json.loads((run / "config.json").read_text())
+    meta["config"].update({"data": None, "features": "emb.npy"})
+    (run / "config.json").write_text(json.dumps(meta))
+
+
+def test_review_of_a_run_without_images(tmp_path):
+    run = tmp_path / "run"
+    made = fake_run(run, n=30, k=3, flagged=6, write_input=False)
+    _without_images(run)
+    rv.write_review(run)
+    table = _suspects(run)
+    assert table["tile"] is None and [r[0] for r in table["rows"]] == made["flagged"].tolist()
+    assert not list((run / "review").glob("sheet-*.png"))
+    assert rv.read_tiles(run, [0]) == {}
+
+
 def test_large_images_are_shrunk_to_tiles(tmp_path):
     run = tmp_path / "run"
     made = fake_run(run, n=20, k=2, flagged=5)

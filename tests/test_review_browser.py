@@ -242,3 +242,17 @@ def test_review_page_of_a_real_detect_run(browser, tmp_path, capsys):
     assert fixed[int(first["source_index"])]["label"] == first["suggested_class"]
     assert fixed[int(first["source_index"])]["id"] == first["id"]
     assert {r["label"] for r in fixed} <= set(NAMES)
+
+
+def test_review_page_without_images(browser, tmp_path):
+    from test_review import _without_images
+
+    run = tmp_path / "run"
+    made = fake_run(run, n=30, k=3, flagged=6, write_input=False)
+    _without_images(run)
+    write_review(run)
+    browser.get((run / "review.html").as_uri())
+    assert browser.get_log("browser") == []
+    assert "no image" in _text(browser, "img")
+    _keys(browser, "a")
+    assert f"index {made['flagged'][1]})" in _text(browser, "pos")

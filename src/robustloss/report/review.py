@@ -182,7 +182,9 @@ def write_review(
         images: the run's training images, (N, H, W) or (N, H, W, 3) uint8 in ``index``
             order (what the pipeline has in memory). None: reuse the sheets already in
             ``review/`` when they were made for this run's flagged set, else load the images
-            again with :func:`load_run_images`.
+            again with :func:`load_run_images`. A run without images (on embeddings or
+            given probabilities: neither ``dataset`` nor ``data`` in its config) gets no
+            sheets; its page shows the suspects without pictures.
 
     Returns:
         ``{"review": review.html, "suspects": review/suspects.js}``.
@@ -198,7 +200,13 @@ def write_review(
     meta_path = folder / "meta.json"
     meta = {"run": chash, "flagged": len(rows), "order_head": index[:SHEET_SIZE].tolist()}
     reuse = False
-    if images is None and meta_path.is_file():
+    cfg = config.get("config") or {}
+    if images is None and not (cfg.get("dataset") or cfg.get("data")):  # nothing to picture
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        reuse, tile = True, None
+    elif images is None and meta_path.is_file():
         old = _read_json(meta_path)
         reuse = all(old.get(k) == v for k, v in meta.items())
         tile = old.get("tile")

@@ -45,14 +45,19 @@ function render(){
   $("progress").textContent = "decided " + done + " of " + N;
   if (!view.length) { $("pos").textContent = "no suspects in this selection"; $("rows").innerHTML = ""; return; }
   var k = view[state.pos], r = R.rows[k];
-  var sn = Math.floor(k / R.sheet_size), t = k % R.sheet_size;
-  var th = R.tile[0], tw = R.tile[1], box = 336, scale = Math.min(box / tw, box / th);
   var img = $("img");
-  img.style.width = Math.round(tw * scale) + "px"; img.style.height = Math.round(th * scale) + "px";
-  img.style.backgroundImage = "url('" + sheet(sn).src + "')";
-  img.style.backgroundSize = (R.sheet_columns * tw * scale) + "px auto";
-  img.style.backgroundPosition = (-(t % R.sheet_columns) * tw * scale) + "px " + (-Math.floor(t / R.sheet_columns) * th * scale) + "px";
-  if ((sn + 1) * R.sheet_size < N) sheet(sn + 1);  // prefetch the next sheet
+  if (R.tile) {
+    var sn = Math.floor(k / R.sheet_size), t = k % R.sheet_size;
+    var th = R.tile[0], tw = R.tile[1], box = 336, scale = Math.min(box / tw, box / th);
+    img.style.width = Math.round(tw * scale) + "px"; img.style.height = Math.round(th * scale) + "px";
+    img.style.backgroundImage = "url('" + sheet(sn).src + "')";
+    img.style.backgroundSize = (R.sheet_columns * tw * scale) + "px auto";
+    img.style.backgroundPosition = (-(t % R.sheet_columns) * tw * scale) + "px " + (-Math.floor(t / R.sheet_columns) * th * scale) + "px";
+    if ((sn + 1) * R.sheet_size < N) sheet(sn + 1);  // prefetch the next sheet
+  } else {
+    img.textContent = "no image (a run on embeddings or given probabilities)";
+    img.style.color = "#ccc"; img.style.textAlign = "center";
+  }
   var dec = decisionOf(k);
   img.className = decName(dec);
   img.setAttribute("data-index", r[0]);
