@@ -20,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from robustloss._io import json_text
+from robustloss.cli.detect_scale import (
+    FEATURE_DEFAULTS,
+    add_executor_flags,
+    add_source_flags,
+    check_source_flags,
+    fold_map_for,
+    source_text,
+)
 from robustloss.data import DATASETS
 from robustloss.detect import METHODS, RANK_BY
 from robustloss.experiments.config import NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
@@ -28,7 +36,9 @@ from robustloss.experiments.pipeline import (
     RunConfig,
     RunSummary,
     config_hash,
+    detect_features,
     detect_own_data,
+    detect_pred_probs,
     run_experiment,
 )
 from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_NAMES, LOSS_PARAM_SPECS
@@ -223,21 +233,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     detect = subparsers.add_parser(
         "detect",
-        help="find probably-wrong labels in your own data (image folder or .npz)",
+        help="find probably-wrong labels in your own data (images, embeddings or "
+        "predicted probabilities)",
         description=(
             "Train on your data as labelled, then rank the examples whose label is probably "
             "wrong (Confident Learning). Writes detections.csv (file paths, class names, "
             "most suspect first), a gallery, report.html and the estimated number of wrong "
             "labels per class. Defaults here: Blurry Loss (gamma 0.4, weight detached) and "
-            "protocol cv (out-of-sample probabilities)."
+            "protocol cv (out-of-sample probabilities). Embeddings (--features F --labels L) "
+            "train a linear or MLP head instead (batches of 1024 at lr 1e-2); given "
+            "probabilities "
+            "(--pred-probs P --labels L) train nothing."
         ),
     )
-    detect.add_argument(
-        "--data",
-        metavar="PATH",
-        required=True,
-        help="an image folder (one subfolder per class) or an .npz",
-    )
+    add_source_flags(detect)
     detect.add_argument(
         "--image-size",
         type=int,
@@ -267,14 +276,16 @@ def settings_from_args(
 
 
 def _default_out(command: str, cfg: RunConfig) -> Path:
-    source = cfg.dataset or Path(cfg.data).stem or "data"
+    source = cfg.dataset or Path(cfg.data or cfg.features or cfg.pred_probs).stem or "data"
     return Path("runs") / f"{command}-{source}-{cfg.loss}-{config_hash(cfg)[:10]}"
 
 
 def _finalize(run_dir: Path) -> None:
-    write_review(run_dir)  # first: the report's galleries read its sprite sheets
+    if (run_dir / "suspect_images.npz").is_file():  # not for embeddings or probabilities
+        write_review(run_dir)  # first: the report's galleries read its sprite sheets
     write_report(run_dir)
 
+    add_executor_flags(detect)
 
 def _in_run_folder(
     args: argparse.Namespace,
@@ -328,8 +339,9 @@ def _print_run(summary: RunSummary) -> None:
 def _print_detect(summary: RunSummary) -> None:
     cfg = summary.config
     print(
-        f"robustloss detect: {cfg.get('dataset') or cfg.get('data')}, {summary.n} examples, "
-        f"loss {_loss_text(cfg)}, protocol {cfg['protocol']}"
+        f"robustloss detect: {source_text(cfg)}, {summary.n} examples, "
+        + (f"loss {_loss_text(cfg)}, " if summary.protocol != "pred-probs" else "")
+        + f"protocol {summary.protocol}"
     )
     print(
         f"  flagged {summary.flagged} suspects; estimated wrong labels {summary.estimated_errors}"
@@ -377,10 +389,26 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def detect_command(args: argparse.Namespace) -> int:
-    defaults = DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {})
+    check_source_flags(args)
+    if args.pred_probs is not None:  # trains nothing: no training defaults
+        defaults: dict[str, Any] = {}
+    else:
+        defaults = DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {})
+        defaults |= FEATURE_DEFAULTS if args.features is not None else {}
     cfg = RunConfig.from_dict(settings_from_args(args, defaults=defaults) | {"noise": 0.0})
-    summary = _in_run_folder(
-        args, "detect", cfg, lambda out, **kw: detect_own_data(cfg.data, cfg, out, **kw)
-    )
+
+    def execute(out, **kw):
+        if not args.report:
+            kw["finalize"] = None
+        if cfg.pred_probs is not None:
+            return detect_pred_probs(cfg.pred_probs, cfg.labels, cfg, out,
+                                     labels_column=cfg.labels_column, **kw)  # fmt: skip
+        if cfg.features is not None:
+            with fold_map_for(args, cfg) as fold_map:
+                return detect_features(cfg.features, cfg.labels, cfg, out, fold_map=fold_map,
+                                       labels_column=cfg.labels_column, **kw)  # fmt: skip
+        return detect_own_data(cfg.data, cfg, out, **kw)
+
+    summary = _in_run_folder(args, "detect", cfg, execute)
     _report(args, summary, _print_detect)
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 from robustloss.data import DATASETS
 from robustloss.detect import METHODS, RANK_BY
+from robustloss.heads import HEAD_NAMES
 from robustloss.losses import (
     CONFIG_LOSS_PARAMS,
     LOSS_NAMES,
@@ -39,12 +40,19 @@ __all__ = [
     "config_hash",
 ]
 
-PROTOCOLS: tuple[str, ...] = ("in-sample", "cv", "paper-cv")
+PROTOCOLS: tuple[str, ...] = ("in-sample", "cv", "paper-cv", "embed-cv")
 """How the predicted probabilities are obtained (see :mod:`robustloss.experiments.protocols`):
 ``in-sample`` (train on all, predict all), ``cv`` (stratified K-fold, a fresh model per fold,
 out-of-fold probabilities: what cleanlab recommends) and ``paper-cv`` (the authors' code: one
 model carried across ``KFold(shuffle=True)`` folds; reproduces their protocol, not
-recommended: folds 2..K have already trained on their held-out samples)."""
+recommended: folds 2..K have already trained on their held-out samples); ``embed-cv`` (one CNN
+in-sample, then K heads out-of-fold on its penultimate embeddings:
+:mod:`robustloss.experiments.feature_protocols`). Runs on ``features`` take ``in-sample``
+and ``cv``."""
+
+#: Fields added for embeddings and given probabilities; left None they stay out of
+#: :func:`config_hash`, so configs without them hash as before these fields existed.
+SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_probs", "head")
 
 #: "auto" (the default) decides per machine: see :mod:`robustloss.train.precision`.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "amp")
@@ -170,6 +178,14 @@ class RunConfig:
     model: str = "paper-cnn"
     threads: int | None = None
     image_size: int | None = None  # image folders only: resize every image to this square
+    # Embeddings (an .npy / .npz of (N, D) features) or given probabilities ((N, K)) instead
+    # of images, with their labels (robustloss.data.features); the head trained on features
+    # (or on embed-cv's CNN embeddings): "linear" (default) or "mlp".
+    features: str | None = None
+    labels: str | None = None
+    labels_column: str | None = None
+    pred_probs: str | None = None
+    head: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -191,7 +207,12 @@ class RunConfig:
         self._check_runtime()
 
     def _check_data(self) -> None:
-        if (self.dataset is None) == (self.data is None):
+        sources = [
+            k for k in ("dataset", "data", "features", "pred_probs") if getattr(self, k) is not None
+        ]
+        if self.features is not None or self.pred_probs is not None:
+            self._check_feature_source(sources)
+        elif (self.dataset is None) == (self.data is None):
             raise ValueError(
                 "Expected exactly one of `dataset` (--dataset) and `data` (--data), but got "
                 + ("both" if self.dataset is not None else "neither")
@@ -200,6 +221,39 @@ class RunConfig:
             _check_choice("dataset", self.dataset, tuple(DATASETS))
         if self.data is not None and (not isinstance(self.data, str) or not self.data):
             raise ValueError(f"Expected {_where('data')} to be a path, but got {self.data!r}")
+        if self.labels is not None and self.features is None and self.pred_probs is None:
+            raise ValueError(
+                f"{_where('labels')} goes with --features or --pred-probs, but got "
+                f"{_flag('data') if self.data else _flag('dataset')}: images carry their labels"
+            )
+        if self.labels_column is not None and self.labels is None:
+            raise ValueError(f"{_where('labels_column')} needs {_where('labels')} (a CSV file)")
+        if self.head is not None:
+            _check_choice("head", self.head, HEAD_NAMES)
+            if self.features is None and self.protocol != "embed-cv":
+                raise ValueError(
+                    f"{_where('head')} applies to --features runs and --protocol embed-cv, "
+                    f"but got protocol {self.protocol!r} on images"
+                )
+
+    def _check_feature_source(self, sources: list[str]) -> None:
+        if len(sources) != 1:
+            raise ValueError(
+                "Expected exactly one data source among `dataset` (--dataset), `data` "
+                "(--data), `features` (--features) and `pred_probs` (--pred-probs), but got "
+                + ", ".join(sources)
+            )
+        key = sources[0]
+        value = getattr(self, key)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"Expected {_where(key)} to be a path, but got {value!r}")
+        if self.pred_probs is not None and self.labels is None:
+            raise ValueError(f"{_where('pred_probs')} needs {_where('labels')}: the given labels")
+        if self.features is not None and self.protocol not in ("in-sample", "cv"):
+            raise ValueError(
+                f"Expected {_where('protocol')} with --features to be in-sample or cv, but got "
+                f"{self.protocol!r}"
+            )
 
     def _check_noise(self) -> None:
         _check_float("noise", self.noise, "a rate in [0, 1]", lambda v: 0.0 <= v <= 1.0)
@@ -321,7 +375,8 @@ class RunConfig:
                 f"unknown run setting(s) {unknown}; expected keys among: {', '.join(names)}"
             )
         values = dict(d)
-        if values.get("data") is not None and "dataset" not in values:
+        sourced = any(values.get(k) is not None for k in ("data", "features", "pred_probs"))
+        if sourced and "dataset" not in values:
             values["dataset"] = None
         for key in (
             "noise_seed",
@@ -349,5 +404,8 @@ def config_hash(config: RunConfig | dict[str, Any]) -> str:
     seed`` hash alike); the key of a run folder and of a sweep's results database row.
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
-    text = json.dumps(cfg.resolved(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    resolved = {
+        k: v for k, v in cfg.resolved().items() if not (k in SOURCE_FIELDS and v is None)
+    }
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

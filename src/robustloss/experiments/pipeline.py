@@ -6,6 +6,10 @@ protocol (:mod:`robustloss.experiments.protocols`), flag suspects with Confident
 (:mod:`robustloss.detect`) and score the flags against the known corruptions.
 :func:`detect_own_data` is ``robustloss detect``: the same on a user's data, as labelled,
 with no ground truth: ranked suspects and the estimated number of wrong labels per class.
+:func:`detect_features` and :func:`detect_pred_probs` are ``detect --features`` (heads on
+the user's embeddings, :mod:`robustloss.experiments.feature_protocols`) and ``detect
+--pred-probs`` (the user's own probabilities: no training); they differ from it only in
+where the training set and its probabilities come from.
 The two differ only in what they pass the shared phases: ``run`` a corruption step, whose
 :class:`~robustloss.experiments.records.Corruption` is the truth the scores need.
 
@@ -40,7 +44,12 @@ from robustloss.experiments.config import (
     RunConfig,
     config_hash,
 )
-from robustloss.experiments.protocols import PROTOCOL_NOTES, derive_seed, predicted_probabilities
+from robustloss.experiments.feature_protocols import (
+    FoldMap,
+    given_probabilities,
+    head_probabilities,
+)
+from robustloss.experiments.protocols import derive_seed, predicted_probabilities
 from robustloss.experiments.records import Corruption, ProbabilityResult, RunSummary
 from robustloss.experiments.rundir import DETECTION_COLUMNS, GALLERY_SIZE, read_detections
 from robustloss.experiments.trainset import (
@@ -52,6 +61,7 @@ from robustloss.experiments.trainset import (
 )
 from robustloss.noise import corrupt_labels
 from robustloss.train import TrainConfig
+from robustloss.train.heads import HeadConfig
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -61,7 +71,10 @@ __all__ = [
     "RunConfig",
     "RunSummary",
     "config_hash",
+    "detect_features",
     "detect_own_data",
+    "detect_pred_probs",
+    "head_config_for",
     "read_detections",
     "run_experiment",
     "train_config_for",
@@ -171,6 +184,94 @@ def detect_own_data(
     )
 
 
+def _source_config(config: RunConfig | dict[str, Any] | None, **source: Any) -> RunConfig:
+    """``config`` with its data source replaced by ``source`` and no corruption."""
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, RunConfig):
+        base = config.to_dict()
+    else:
+        base = dict(config)
+    for key in ("dataset", "data", "features", "labels", "labels_column", "pred_probs"):
+        base[key] = None
+    base.update({"noise": 0.0, "noise_seed": None, **source})
+    return RunConfig.from_dict(base)
+
+
+def detect_features(
+    features: str | os.PathLike,
+    labels: str | os.PathLike | None = None,
+    config: RunConfig | dict[str, Any] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    labels_column: str | None = None,
+    quiet: bool = False,
+    overwrite: bool = False,
+    finalize: Callable[[Path], None] | None = None,
+    fold_map: FoldMap | None = None,
+) -> RunSummary:
+    """Find probably-wrong labels from embeddings: heads trained on ``features``.
+
+    ``features`` is an (N, D) ``.npy`` (read in blocks, never whole) or an ``.npz``;
+    ``labels`` an ``.npy`` or a text/CSV file of class names (``labels_column`` names its
+    column) (formats: :mod:`robustloss.data.features`). ``config`` gives the loss, head
+    (``head``: linear or mlp), training and protocol (in-sample or cv) settings.
+    ``fold_map`` runs the cv folds (``robustloss detect --executor`` passes one that sends
+    them to Dask workers). The run folder is :func:`detect_own_data`'s, without images.
+    """
+    cfg = _source_config(
+        config,
+        features=str(features),
+        labels=None if labels is None else str(labels),
+        labels_column=labels_column,
+    )
+    return _execute(
+        cfg, out_dir, command="detect", corrupt=None, quiet=quiet, overwrite=overwrite,
+        finalize=finalize, fold_map=fold_map,
+    )  # fmt: skip
+
+
+def detect_pred_probs(
+    pred_probs: str | os.PathLike,
+    labels: str | os.PathLike,
+    config: RunConfig | dict[str, Any] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    labels_column: str | None = None,
+    quiet: bool = False,
+    overwrite: bool = False,
+    finalize: Callable[[Path], None] | None = None,
+) -> RunSummary:
+    """Find probably-wrong labels from predicted probabilities the user already has.
+
+    ``pred_probs`` is an (N, K) ``.npy`` (or an ``.npz`` with ``pred_probs`` and
+    ``class_names``), ``labels`` as :func:`detect_features`'. No training: Confident
+    Learning, the ranking, the estimated errors per class and the run folder.
+    """
+    cfg = _source_config(
+        config, pred_probs=str(pred_probs), labels=str(labels), labels_column=labels_column
+    )
+    return _execute(
+        cfg, out_dir, command="detect", corrupt=None, quiet=quiet, overwrite=overwrite,
+        finalize=finalize,
+    )  # fmt: skip
+
+
+def head_config_for(cfg: RunConfig) -> HeadConfig:
+    """The :class:`robustloss.train.heads.HeadConfig` a ``--features`` run trains with."""
+    return HeadConfig(
+        head=cfg.head or "linear",
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        loss=cfg.loss,
+        loss_params=cfg.loss_params(),
+        delay=cfg.delay,
+        seed=cfg.seed,
+        threads=cfg.threads,
+    )
+
+
 def train_config_for(cfg: RunConfig) -> TrainConfig:
     """The :class:`robustloss.train.TrainConfig` a run config trains with."""
     return TrainConfig(
@@ -222,6 +323,7 @@ def _execute(
     finalize: Callable[[Path], None] | None,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_dir: str | os.PathLike | None = None,
+    fold_map: FoldMap | None = None,
 ) -> RunSummary:
     start = time.perf_counter()
     chash = config_hash(cfg)
@@ -233,7 +335,7 @@ def _execute(
     truth = None
     if corrupt is not None:
         train_set, truth = corrupt(cfg, train_set, quiet)
-    probs = _probabilities(cfg, train_set, truth, quiet, checkpoint_dir, resume_dir)
+    probs = _probabilities(cfg, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map)
     detection = _detect(cfg, train_set, probs)
     table = _tabulate(train_set, probs, detection, truth)
     summary = _summarize(cfg, chash, command, train_set, probs, detection, truth, table, out)
@@ -251,8 +353,14 @@ def _execute(
 
 
 def _load(cfg: RunConfig, quiet: bool) -> SourceData:
-    _log(quiet, f"loading {cfg.dataset or cfg.data}")
+    _log(quiet, f"loading {_source_name(cfg)}")
     return load_source(cfg)
+
+
+def _source_name(cfg: RunConfig) -> str:
+    if cfg.features is not None or cfg.pred_probs is not None:
+        return f"{cfg.features or cfg.pred_probs} with labels {cfg.labels or '(in the .npz)'}"
+    return str(cfg.dataset or cfg.data)
 
 
 def _corrupt(cfg: RunConfig, train_set: TrainingSet, quiet: bool) -> tuple[TrainingSet, Corruption]:
@@ -285,8 +393,28 @@ def _probabilities(
     quiet: bool,
     checkpoint_dir: str | os.PathLike | None,
     resume_dir: str | os.PathLike | None,
+    fold_map: FoldMap | None = None,
 ) -> ProbabilityResult:
     n = train_set.labels.shape[0]
+    data = train_set.data
+    if data.pred_probs is not None:
+        _log(quiet, f"given probabilities of {n} examples: no training")
+        return given_probabilities(data.pred_probs[train_set.source_index])
+    if data.features is not None:
+        head = cfg.head or "linear"
+        _log(quiet, f"training {head} heads: protocol {cfg.protocol}, loss {cfg.loss}, {n} "
+             f"examples x {data.features.dim} features")  # fmt: skip
+        return head_probabilities(
+            data.features,
+            train_set.labels,
+            head_config_for(cfg),
+            rows=train_set.source_index,
+            protocol=cfg.protocol,
+            folds=cfg.folds,
+            seed=cfg.seed,
+            num_classes=train_set.num_classes,
+            fold_map=fold_map,
+        )
     _log(quiet, f"training: protocol {cfg.protocol}, loss {cfg.loss}, {n} examples")
     return predicted_probabilities(
         train_set.images,
@@ -301,6 +429,7 @@ def _probabilities(
         quiet=quiet,
         checkpoint_dir=checkpoint_dir,
         resume_dir=resume_dir,
+        head=cfg.head,
     )
 
 
@@ -369,8 +498,8 @@ def _summarize(
             names[k] if k < len(names) else str(k): int(v)
             for k, v in enumerate(detection.per_class)
         },
-        protocol=cfg.protocol,
-        protocol_note=PROTOCOL_NOTES[cfg.protocol],
+        protocol=probs.protocol,
+        protocol_note=probs.note,
         config=cfg.resolved(),
         config_hash=chash,
         loss_params_effective=cfg.effective_loss_params(),
@@ -407,7 +536,7 @@ def _config_record(
         "command": command,
         "config": cfg.resolved(),
         "config_hash": chash,
-        "protocol_note": PROTOCOL_NOTES[cfg.protocol],
+        "protocol_note": probs.note,
         "loss_params_effective": cfg.effective_loss_params(),
         "train_config": probs.train_config,
         "detect": {"method": cfg.method, "rank_by": cfg.rank_by, **_DETECT_FIXED},
@@ -444,7 +573,8 @@ def _write(
         rundir.write_json(folder / "corruption.json", truth.to_dict())
     np.save(folder / "pred_probs.npy", probs.pred_probs)
     rundir.write_detections(folder, table)
-    rundir.write_suspect_images(
-        folder, train_set.images, detection.flagged, None if truth is None else truth.corrupted
-    )
+    if train_set.images is not None:  # features and given probabilities have none
+        rundir.write_suspect_images(
+            folder, train_set.images, detection.flagged, None if truth is None else truth.corrupted
+        )
     rundir.write_json(folder / "summary.json", summary.to_dict())

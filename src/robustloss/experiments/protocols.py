@@ -55,6 +55,8 @@ PROTOCOL_NOTES: dict[str, str] = {
     "(what cleanlab recommends)",
     "paper-cv": "reproduces the authors' protocol: KFold(shuffle=True) with ONE model carried "
     "across folds (fresh Adam per fold), so folds 2..K are partly in-sample; not recommended",
+    "embed-cv": "one CNN trained in-sample, then K heads out-of-fold on its penultimate "
+    "embeddings (robustloss.experiments.feature_protocols)",
 }
 
 
@@ -102,6 +104,7 @@ def predicted_probabilities(
     quiet: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_dir: str | os.PathLike | None = None,
+    head: str | None = None,
 ) -> ProbabilityResult:
     """Train per ``protocol`` and return the predicted probabilities of every example.
 
@@ -109,7 +112,8 @@ def predicted_probabilities(
         images: (N, H, W) or (N, H, W, C) training images, values 0..255.
         labels: (N,) int64 given (possibly corrupted) labels.
         train_config: training settings; its ``seed`` is the base of the model seeds.
-        protocol: "in-sample", "cv" or "paper-cv" (see the module docstring).
+        protocol: "in-sample", "cv", "paper-cv" (see the module docstring) or "embed-cv"
+            (:mod:`robustloss.experiments.feature_protocols`).
         folds: number of folds for "cv" / "paper-cv" (>= 2).
         seed: seed of the fold assignment.
         num_classes: K (default: ``labels.max() + 1``); every model gets K outputs even when
@@ -125,6 +129,8 @@ def predicted_probabilities(
             ``train_config.delay`` epochs (shared warm-ups; bitwise equal to training alone,
             per ``robustloss.train``'s ``resume_from``). Not for ``paper-cv``, whose folds
             depend on each other. Ignored when ``delay == 0``.
+        head: "embed-cv" only: the heads on the CNN's embeddings, "linear" (default) or
+            "mlp" (:func:`robustloss.experiments.feature_protocols.embed_cv_probabilities`).
 
     Returns:
         A :class:`~robustloss.experiments.records.ProbabilityResult`: ``pred_probs`` (N, K)
@@ -134,6 +140,14 @@ def predicted_probabilities(
     """
     labels = np.asarray(labels)
     _validate(protocol, labels, folds=folds, resume_dir=resume_dir)
+    if protocol == "embed-cv":
+        # Imported here: feature_protocols builds on this module (its in-sample CNN).
+        from robustloss.experiments.feature_protocols import embed_cv_probabilities
+
+        return embed_cv_probabilities(
+            images, labels, train_config, head=head, folds=folds, seed=seed,
+            num_classes=num_classes, true_labels=true_labels, test=test, quiet=quiet,
+        )  # fmt: skip
     job = _Job(
         images=images,
         labels=labels,
@@ -156,10 +170,10 @@ def _validate(
         raise ValueError(
             f"Expected `protocol` to be one of {list(PROTOCOL_NOTES)}, but got {protocol!r}"
         )
-    if resume_dir is not None and protocol == "paper-cv":
+    if resume_dir is not None and protocol in ("paper-cv", "embed-cv"):
         raise ValueError(
-            "resume_dir (a shared warm-up) does not apply to protocol 'paper-cv': its folds "
-            "carry one model, so a fold's start depends on the loss of the folds before it"
+            f"resume_dir (a shared warm-up) does not apply to protocol {protocol!r}: its "
+            "folds do not each train a CNN from the warm-up's start"
         )
     if protocol != "in-sample":
         n = labels.shape[0]

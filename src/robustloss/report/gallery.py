@@ -115,6 +115,10 @@ def _read_run(run_dir: Path) -> _Run:
     summary = RunSummary.from_dict(json.loads((run_dir / "summary.json").read_text("utf-8")))
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     rows = read_detections(run_dir)
+    if not (run_dir / "suspect_images.npz").is_file():  # embeddings or given probabilities
+        none = np.zeros(0, dtype=np.int64)
+        empty = np.zeros((0, 1, 1), dtype=np.uint8)
+        return _Run(summary, config, rows, none, empty, none, empty)
     with np.load(run_dir / "suspect_images.npz", allow_pickle=False) as npz:
         indices, images = npz["indices"], npz["images"]
         if "unexpected_indices" in npz.files:
@@ -186,7 +190,8 @@ def _overview(folder: Path, run: _Run) -> list[str]:
 
 
 def _source(summary: RunSummary) -> Any:
-    return summary.config.get("dataset") or summary.config.get("data")
+    cfg = summary.config
+    return cfg.get("dataset") or cfg.get("data") or cfg.get("features") or cfg.get("pred_probs")
 
 
 # ----- the two galleries -------------------------------------------------------------------
@@ -206,7 +211,10 @@ def _titled(run: _Run, idx: np.ndarray) -> tuple[list[str], list[bool | None]]:
 
 
 def _draw_galleries(run: _Run, folder: Path, *, columns: int) -> dict[str, Path]:
-    """suspects.png and, with flagged labels that were not corrupted, unexpected.png."""
+    """suspects.png and, with flagged labels that were not corrupted, unexpected.png
+    (nothing for a run without images: features or given probabilities)."""
+    if run.images.shape[1:] == (1, 1) and run.indices.size == 0:
+        return {}
     summary, cfg = run.summary, run.summary.config
     titles, correct = _titled(run, run.indices)
     heading = (
@@ -300,6 +308,8 @@ def _embedded(path: Path, alt: str) -> str:
 
 
 def _galleries(written: dict[str, Path]) -> list[str]:
+    if "suspects" not in written:
+        return []
     parts = ["<h2>Gallery</h2>", _embedded(written["suspects"], "top suspects")]
     if "unexpected" in written:
         parts += [
