@@ -1,0 +1,106 @@
+"""embed-cv against in-sample and cv: detection F1 and wall time, on MNIST / Fashion-MNIST.
+
+Every trial is ``robustloss run`` in process (``run_experiment``): symmetric noise at
+``--noise`` (0.2), Blurry Loss (gamma 0.4) by default, the paper's CNN, the given
+``--subset`` (None: all 60,000), one trial per (dataset, protocol, seed). Prints one line
+per trial and a table of F1 mean +- std and seconds per (dataset, protocol); writes every
+trial to ``--csv`` and the table to ``--json``.
+
+The README's comparison (run by the coordinator; times on this project's 2-core CPU)::
+
+    # 3 seeds at a 10,000-example subset: ~2 x 3 x (1 + 5 + 1) CNN trainings of 10k x 10
+    # epochs, about 40 minutes
+    python benchmarks/protocol_compare.py --datasets mnist fashion-mnist --subset 10000 \\
+        --seeds 0 1 2 --csv runs/protocols-10k.csv --json runs/protocols-10k.json
+    # one full-size seed: about 7 CNN trainings of 60k x 10 epochs per dataset, ~2 hours
+    python benchmarks/protocol_compare.py --datasets mnist fashion-mnist --seeds 0 \\
+        --csv runs/protocols-full.csv --json runs/protocols-full.json
+
+A smoke test: ``--subset 600 --epochs 1 --model tiny --seeds 0`` (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from robustloss.experiments.config import RunConfig
+from robustloss.experiments.pipeline import run_experiment
+
+PROTOCOLS = ("in-sample", "cv", "embed-cv")
+
+
+def trial(dataset: str, protocol: str, seed: int, args: argparse.Namespace) -> dict:
+    cfg = RunConfig(
+        dataset=dataset, noise=args.noise, loss=args.loss,
+        gamma=args.gamma if args.loss in ("blurry", "focal") else None,
+        protocol=protocol, folds=args.folds, seed=seed, subset=args.subset,
+        epochs=args.epochs, model=args.model, threads=args.threads, head=(
+            args.head if protocol == "embed-cv" else None),
+    )  # fmt: skip
+    start = time.perf_counter()
+    s = run_experiment(cfg, quiet=True)
+    return {"dataset": dataset, "protocol": protocol, "seed": seed, "subset": args.subset,
+            "f1": s.f1, "precision": s.precision, "recall": s.recall, "flagged": s.flagged,
+            "seconds": time.perf_counter() - start, "test_acc": s.test_acc}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--subset", type=int, default=None)
+    p.add_argument("--noise", type=float, default=0.2)
+    p.add_argument("--loss", default="blurry")
+    p.add_argument("--gamma", type=float, default=0.4)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--model", default="paper-cnn")
+    p.add_argument("--head", default="linear")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--csv", type=Path)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    rows = []
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            for protocol in args.protocols:
+                row = trial(dataset, protocol, seed, args)
+                rows.append(row)
+                print(f"{dataset} {protocol} seed {seed}: F1 {row['f1']:.4f} "
+                      f"{row['seconds']:.0f} s", flush=True)  # fmt: skip
+    table = []
+    for dataset in args.datasets:
+        for protocol in args.protocols:
+            sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == protocol]
+            f1 = np.array([r["f1"] for r in sel])
+            secs = np.array([r["seconds"] for r in sel])
+            table.append({"dataset": dataset, "protocol": protocol, "trials": len(sel),
+                          "f1_mean": float(f1.mean()), "f1_std": float(f1.std(ddof=0)),
+                          "seconds_mean": float(secs.mean())})  # fmt: skip
+    print(f"\n{'dataset':<14} {'protocol':<10} {'F1':>16} {'seconds':>8}")
+    for t in table:
+        print(f"{t['dataset']:<14} {t['protocol']:<10} {t['f1_mean']:.4f} +- {t['f1_std']:.4f} "
+              f"{t['seconds_mean']:>8.0f}")  # fmt: skip
+    if args.csv:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": vars(args) | {"csv": str(args.csv),
+                             "json": str(args.json)}, "table": table}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
