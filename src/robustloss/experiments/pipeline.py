@@ -268,7 +268,10 @@ def head_config_for(cfg: RunConfig) -> HeadConfig:
         loss_params=cfg.loss_params(),
         delay=cfg.delay,
         seed=cfg.seed,
-        threads=cfg.threads,
+        # One thread unless --threads: a head's operations ((1024, D) x (D, K)) are too
+        # small to split, and a second thread only adds synchronisation (on a busy 2-core
+        # machine, several times the time per step).
+        threads=cfg.threads or 1,
     )
 
 
