@@ -52,7 +52,8 @@ def _results(db: Path) -> dict[str, tuple[dict, list[dict]]]:
     out = {}
     with ResultStore(db, readonly=True) as store:
         for t in store.trials(status="done"):
-            summary = {k: v for k, v in t["summary"].items() if k != "seconds"}
+            timings = ("seconds", "detector_seconds")  # run time, detection's time
+            summary = {k: v for k, v in t["summary"].items() if k not in timings}
             history = []
             for row in store.history(t["hash"]):
                 history.append({k: v for k, v in row.items() if k not in TIMING})

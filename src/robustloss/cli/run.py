@@ -29,7 +29,7 @@ from robustloss.cli.detect_scale import (
     source_text,
 )
 from robustloss.data import DATASETS
-from robustloss.detect import METHODS, RANK_BY
+from robustloss.detect import DETECTORS, METHODS, RANK_BY
 from robustloss.experiments.config import NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
 from robustloss.experiments.pipeline import (
     PRESETS,
@@ -189,6 +189,21 @@ def _add_detection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -
     )
     g.add_argument("--rank-by", metavar=_one_of(RANK_BY), help=f"default: {defaults['rank_by']}")
     g.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        help="who flags the suspects: cl (Confident Learning), aum (Area Under the Margin, "
+        "threshold samples: one more training), aum-count (AUM, as many as CL estimates), "
+        "margin / self-confidence (cleanlab's low_normalized_margin / low_self_confidence), "
+        "knn (neighbours in the penultimate embeddings), vote (2 of cl, aum-count, knn); "
+        f"default: {defaults['detector']}",
+    )
+    g.add_argument(
+        "--compare-detectors",
+        metavar="NAMES",
+        help="also score these detectors on the same trained model ('all' or "
+        "comma-separated names): the summary's `detectors`, with each one's cost",
+    )
+    g.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         help="paper: every setting of the authors' code; explicit flags override",
@@ -284,6 +299,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="resize every image to PX x PX (default: the most common size)",
     )
     _add_run_flags(detect, _RUN_DEFAULTS | DETECT_DEFAULTS | DETECT_LOSS_DEFAULTS)
+    add_executor_flags(detect)
     detect.set_defaults(func=detect_command)
 
 
@@ -315,7 +331,6 @@ def _finalize(run_dir: Path) -> None:
         write_review(run_dir)  # first: the report's galleries read its sprite sheets
     write_report(run_dir)
 
-    add_executor_flags(detect)
 
 def _in_run_folder(
     args: argparse.Namespace,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from robustloss.data import DATASETS
-from robustloss.detect import METHODS, RANK_BY
+from robustloss.detect import DETECTORS, METHODS, RANK_BY, needs
 from robustloss.heads import HEAD_NAMES
 from robustloss.losses import (
     CONFIG_LOSS_PARAMS,
@@ -53,6 +53,10 @@ and ``cv``."""
 #: Fields added for embeddings and given probabilities; left None they stay out of
 #: :func:`config_hash`, so configs without them hash as before these fields existed.
 SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_probs", "head")
+
+#: Fields added for the detectors beside Confident Learning, with the value that leaves them
+#: out of :func:`config_hash` (so default configs hash as before these fields existed).
+DETECTOR_FIELD_DEFAULTS: dict[str, Any] = {"detector": "cl", "compare_detectors": None}
 
 #: "auto" (the default) decides per machine: see :mod:`robustloss.train.precision`.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "amp")
@@ -161,6 +165,12 @@ class RunConfig:
     folds: int = 5
     method: str = "both"  # cleanlab filter_by; the paper's choice (not cleanlab's default)
     rank_by: str = "self_confidence"
+    # Which detector flags the suspects (robustloss.detect.DETECTORS): "cl" (Confident
+    # Learning), "aum", "aum-count", "margin", "self-confidence", "knn", "vote".
+    detector: str = "cl"
+    # Also score these detectors on the same trained model(s): "all" or comma-separated
+    # names; each one's flags and cost go into the summary's `detectors` (no retraining).
+    compare_detectors: str | None = None
     # "auto": bf16 + channels-last on CPUs with native bf16 (AVX512-BF16/AMX), else fp32;
     # bf16 or float16 autocast on CUDA (robustloss.train.precision). channels_last None:
     # channels-last where "auto" picks bf16 on a CPU.
@@ -310,6 +320,47 @@ class RunConfig:
     def _check_detection(self) -> None:
         _check_choice("method", self.method, METHODS)
         _check_choice("rank_by", self.rank_by, RANK_BY)
+        _check_choice("detector", self.detector, DETECTORS)
+        if self.compare_detectors is not None:
+            names = self._compare_names()
+            bad = [n for n in names if n not in DETECTORS]
+            if not names or bad:
+                raise ValueError(
+                    f"Expected {_where('compare_detectors')} to be 'all' or comma-separated "
+                    f"names among {', '.join(DETECTORS)}, but got {self.compare_detectors!r}"
+                )
+        wanted = needs(self.detectors_run())
+        if "aum" in wanted and (self.features is not None or self.pred_probs is not None):
+            raise ValueError(
+                f"detector(s) {self._needing('aum')} need training margins of a CNN on images; "
+                f"got {_flag('features') if self.features else _flag('pred_probs')}"
+            )
+        if "aum" in wanted and self.early_stop:
+            raise ValueError(
+                f"detector(s) {self._needing('aum')} average margins over every training "
+                f"epoch of every example; {_where('early_stop')} holds some out: got both"
+            )
+        if "features" in wanted and self.pred_probs is not None:
+            raise ValueError(
+                f"detector(s) {self._needing('features')} need features (images or "
+                f"{_flag('features')}); got only {_flag('pred_probs')}"
+            )
+
+    def _compare_names(self) -> tuple[str, ...]:
+        text = str(self.compare_detectors).strip()
+        if text == "all":
+            return DETECTORS
+        return tuple(n.strip() for n in text.split(",") if n.strip())
+
+    def detectors_run(self) -> tuple[str, ...]:
+        """``detector`` first, then the compared ones (no name twice)."""
+        names = [self.detector]
+        if self.compare_detectors is not None:
+            names += [n for n in self._compare_names() if n != self.detector]
+        return tuple(names)
+
+    def _needing(self, what: str) -> str:
+        return ", ".join(n for n in self.detectors_run() if what in needs([n]))
 
     def _check_runtime(self) -> None:
         _check_choice("precision", self.precision, PRECISIONS)
@@ -405,7 +456,10 @@ def config_hash(config: RunConfig | dict[str, Any]) -> str:
     """
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     resolved = {
-        k: v for k, v in cfg.resolved().items() if not (k in SOURCE_FIELDS and v is None)
+        k: v
+        for k, v in cfg.resolved().items()
+        if not (k in SOURCE_FIELDS and v is None)
+        and not (k in DETECTOR_FIELD_DEFAULTS and v == DETECTOR_FIELD_DEFAULTS[k])
     }
     text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -315,4 +315,5 @@ def embed_cv_probabilities(
         test_acc_per_model=cnn.test_acc_per_model,
         train_config=cnn.train_config,
         environment=cnn.environment,
+        margins=cnn.margins,  # the CNN's training margins (AUM), when recorded
     )

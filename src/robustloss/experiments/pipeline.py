@@ -33,8 +33,6 @@ import numpy as np
 from robustloss import __version__
 from robustloss.detect import (
     estimate_errors_per_class,
-    find_label_errors,
-    rank_scores,
     score_detections,
 )
 from robustloss.experiments import rundir
@@ -44,6 +42,7 @@ from robustloss.experiments.config import (
     RunConfig,
     config_hash,
 )
+from robustloss.experiments.detectors import DetectPhase, detect_phase, needs_margins
 from robustloss.experiments.feature_protocols import (
     FoldMap,
     given_probabilities,
@@ -296,6 +295,7 @@ def train_config_for(cfg: RunConfig) -> TrainConfig:
         early_stop=cfg.early_stop,
         holdout=cfg.holdout,
         patience=cfg.patience,
+        record_margins=needs_margins(cfg),
     )
 
 
@@ -309,6 +309,7 @@ class _Detection:
     flagged: np.ndarray  # (M,) int64 indices, most suspect first
     scores: np.ndarray  # (N,) rank scores, low = suspect
     per_class: np.ndarray  # (K,) estimated wrong labels per given class
+    phase: DetectPhase  # every detector run, their costs
 
 
 #: A run's corruption step: the training set with corrupted labels, and the truth.
@@ -339,14 +340,16 @@ def _execute(
     if corrupt is not None:
         train_set, truth = corrupt(cfg, train_set, quiet)
     probs = _probabilities(cfg, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map)
-    detection = _detect(cfg, train_set, probs)
+    detection = _detect(cfg, train_set, probs, quiet)
     table = _tabulate(train_set, probs, detection, truth)
     summary = _summarize(cfg, chash, command, train_set, probs, detection, truth, table, out)
     with rundir.staging(out, command, chash, overwrite) as tmp:
         if tmp is not None:
             # summary.json keeps the time to the start of writing; the return value to the end.
             summary = dataclasses.replace(summary, seconds=time.perf_counter() - start)
-            meta = _config_record(cfg, chash, command, train_set, probs, truth, resume_dir)
+            meta = _config_record(
+                cfg, chash, command, train_set, probs, truth, resume_dir, detection
+            )
             _write(tmp, meta, summary, train_set, probs, detection, truth, table)
             if finalize is not None:
                 finalize(tmp)
@@ -436,14 +439,29 @@ def _probabilities(
     )
 
 
-def _detect(cfg: RunConfig, train_set: TrainingSet, probs: ProbabilityResult) -> _Detection:
+def _detect(
+    cfg: RunConfig, train_set: TrainingSet, probs: ProbabilityResult, quiet: bool
+) -> _Detection:
+    """The chosen detector (and the compared ones) on the given labels and model outputs
+    only: the truth of a ``run`` is not an argument (:mod:`robustloss.experiments.detectors`)."""
     labels, pred_probs = train_set.labels, probs.pred_probs
+    if cfg.detectors_run() != ("cl",):
+        _log(quiet, f"detectors: {', '.join(cfg.detectors_run())}")
+    phase = detect_phase(
+        cfg,
+        labels,
+        probs,
+        images=train_set.images,
+        source_features=train_set.data.features,
+        rows=train_set.source_index,
+        quiet=quiet,
+        train_config=None if train_set.images is None else train_config_for(cfg),
+    )
     return _Detection(
-        flagged=find_label_errors(
-            labels, pred_probs, method=cfg.method, rank_by=cfg.rank_by, **_DETECT_FIXED
-        ),
-        scores=rank_scores(labels, pred_probs, rank_by=cfg.rank_by),
+        flagged=phase.main.flagged,
+        scores=phase.main.scores,
         per_class=estimate_errors_per_class(labels, pred_probs),
+        phase=phase,
     )
 
 
@@ -510,7 +528,23 @@ def _summarize(
         out_dir=None if out is None else str(out),
         top_suspects=table.rows[: min(10, int(detection.flagged.size))],
         **_runtime(probs),
+        **_detector_fields(cfg, detection, truth),
     )
+
+
+def _detector_fields(
+    cfg: RunConfig, detection: _Detection, truth: Corruption | None
+) -> dict[str, Any]:
+    """The summary's detector, its cost, and the compared detectors' scores."""
+    phase = detection.phase
+    return {
+        "detector": cfg.detector,
+        "detector_seconds": phase.seconds[cfg.detector],
+        "detectors": None
+        if cfg.compare_detectors is None
+        else phase.comparison(None if truth is None else truth.corrupted),
+        "detector_costs": phase.costs or None,
+    }
 
 
 def _runtime(probs: ProbabilityResult) -> dict[str, Any]:
@@ -533,6 +567,7 @@ def _config_record(
     probs: ProbabilityResult,
     truth: Corruption | None,
     resume_dir: str | os.PathLike | None,
+    detection: _Detection,
 ) -> dict[str, Any]:
     """config.json: how this run was made (settings, seeds, versions, command line)."""
     return {
@@ -542,7 +577,16 @@ def _config_record(
         "protocol_note": probs.note,
         "loss_params_effective": cfg.effective_loss_params(),
         "train_config": probs.train_config,
-        "detect": {"method": cfg.method, "rank_by": cfg.rank_by, **_DETECT_FIXED},
+        "detect": {
+            "detector": cfg.detector,
+            "compare_detectors": list(cfg.detectors_run()),
+            "method": cfg.method,
+            "rank_by": cfg.rank_by,
+            **_DETECT_FIXED,
+            "aum_threshold": None
+            if detection.phase.threshold is None
+            else detection.phase.threshold.threshold,
+        },
         "seeds": {
             "seed": cfg.seed,
             "noise_seed": None if truth is None else truth.seed,

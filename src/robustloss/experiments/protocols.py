@@ -235,6 +235,7 @@ def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
         seeds=[train_config.seed],
         split_seed=None,
         test_accs=test_accs,
+        margins=result.margins,
     )
 
 
@@ -253,6 +254,7 @@ def _k_fold(
     results, seeds = [], []
     test_accs = None if job.test is None else []
     model = None
+    margins = None
     for k, (train_idx, held_idx) in enumerate(splitter.split(np.zeros(n), job.labels)):
         fold_seed = derive_seed(train_config.seed, FOLD_STREAM, k)
         config = dataclasses.replace(train_config, seed=fold_seed)
@@ -265,6 +267,9 @@ def _k_fold(
         results.append(result)
         seeds.append(fold_seed)
         model = result.model
+        if result.margins is not None:  # the fold's training rows, into the N rows
+            fold_margins = result.margins.scattered(train_idx, n)
+            margins = fold_margins if margins is None else margins + fold_margins
     if np.isnan(pred_probs).any():  # pragma: no cover - KFold covers every example
         raise RuntimeError("some examples were never held out")
     return _collect(
@@ -276,6 +281,7 @@ def _k_fold(
         seeds=seeds,
         split_seed=split_seed,
         test_accs=test_accs,
+        margins=margins,
     )
 
 
@@ -289,6 +295,7 @@ def _collect(
     seeds: list[int],
     split_seed: int | None,
     test_accs: list[float] | None,
+    margins: Any = None,
 ) -> ProbabilityResult:
     return ProbabilityResult(
         pred_probs=pred_probs,
@@ -304,4 +311,5 @@ def _collect(
         train_config=dict(results[0].config),
         environment=dict(results[0].environment),
         chosen_epochs=[int(r.config.get("chosen_epoch", len(r.history))) for r in results],
+        margins=margins,
     )

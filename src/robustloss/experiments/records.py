@@ -51,6 +51,15 @@ class RunSummary:
             summaries written before they were recorded.
         chosen_epochs: per model, the epoch whose weights predicted (the last one, or
             label-free early stopping's choice).
+        detector: the detector whose flags these are (``config["detector"]``;
+            :data:`robustloss.detect.DETECTORS`); None in summaries written before it existed.
+        detector_seconds: what detection cost on top of training: the detector itself and
+            what it needed (features, a threshold run).
+        detectors: with ``compare_detectors``, per detector on the same trained model:
+            ``flagged``, ``seconds`` and (``run``) ``precision``, ``recall``, ``f1``,
+            ``correct``, ``corrupted``; else None.
+        detector_costs: seconds of the shared prerequisites (``features``: embeddings,
+            ``threshold_run``: AUM's second training), or None when none was needed.
     """
 
     command: str
@@ -81,6 +90,10 @@ class RunSummary:
     cpu_capability: str | None = None
     native_bf16: bool | None = None
     chosen_epochs: list[int] | None = None
+    detector: str | None = None
+    detector_seconds: float | None = None
+    detectors: dict[str, dict[str, Any]] | None = None
+    detector_costs: dict[str, float] | None = None
 
     @property
     def scored(self) -> bool:
@@ -127,6 +140,9 @@ class ProbabilityResult:
             record and the chosen epoch, ``TrainResult.config``).
         chosen_epochs: per model, the epoch whose weights predicted.
         environment: versions and hardware the first model trained on.
+        margins: with ``TrainConfig.record_margins``, every CNN's training margins summed
+            over its epochs, N rows (a ``robustloss.train.margins.MarginRecord``; under cv
+            each example counts the K - 1 fold models that trained on it), else None.
     """
 
     pred_probs: np.ndarray
@@ -142,6 +158,7 @@ class ProbabilityResult:
     train_config: dict[str, Any]
     environment: dict[str, Any]
     chosen_epochs: list[int] = dataclasses.field(default_factory=list)
+    margins: Any = None
 
     def history_rows(self) -> list[dict[str, Any]]:
         """Every model's history rows, each with its ``fold`` (None for in-sample) first."""

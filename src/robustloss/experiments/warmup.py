@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robustloss.detect import needs
 from robustloss.experiments.config import LOSS_FIELDS, RunConfig
 
 #: Settings that may differ between trials sharing a warm-up.
@@ -181,7 +182,9 @@ def plan_warmups(
     by_key: dict[str, list[tuple[str, RunConfig]]] = {}
     for h, config in trials:
         # Early stopping keeps its best epoch's weights, which no checkpoint holds: alone.
-        if config.protocol in SHAREABLE_PROTOCOLS and not config.early_stop:
+        # So does AUM: its margins sum over every epoch, the warm-up's too.
+        margins = "aum" in needs(config.detectors_run())
+        if config.protocol in SHAREABLE_PROTOCOLS and not config.early_stop and not margins:
             by_key.setdefault(group_key(config), []).append((h, config))
     for key, group_trials in by_key.items():
         group = _group(key, group_trials, on_disk)

@@ -86,6 +86,7 @@ RESUMABLE_DIFFERENCES: tuple[str, ...] = (
     "epochs",
     "threads",
     "test_every",  # evaluation draws no random numbers: the weights do not depend on it
+    "record_margins",  # reads the logits under no_grad: the weights do not depend on it
 )
 
 

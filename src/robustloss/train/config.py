@@ -76,6 +76,10 @@ class TrainConfig:
     patience: int = 2
     threads: int | None = None  # torch intra-op threads; None: every CPU this process may use
     model: str = "paper-cnn"  # a name in robustloss.models.MODEL_NAMES
+    # Sum every training pass's per-example logit margin (the AUM detector's input,
+    # robustloss.train.margins) from the logits the loop computes anyway; False: nothing
+    # recorded, the run is bitwise the same as before the option existed.
+    record_margins: bool = False
 
     def __post_init__(self) -> None:
         _check_int("epochs", self.epochs, low=1)
@@ -116,6 +120,10 @@ class TrainConfig:
         if self.threads is not None:
             _check_int("threads", self.threads, low=1)
         _check_choice("model", self.model, MODEL_NAMES)
+        if not isinstance(self.record_margins, bool):
+            raise ValueError(
+                f"Expected `record_margins` to be a bool, but got {self.record_margins!r}"
+            )
         self._check_loss()
 
     def _check_loss(self) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -52,6 +53,7 @@ from robustloss.train.config import TrainConfig
 from robustloss.train.early_stop import EarlyStopping, holdout_split
 from robustloss.train.inputs import TrainData, as_tensor, prepare_data
 from robustloss.train.loop import EpochContext, EpochSums, evaluate, run_epoch
+from robustloss.train.margins import MarginAccumulator, MarginRecord
 from robustloss.train.precision import PrecisionChoice, autocast_dtype, make_scaler, warn_if_slow
 from robustloss.train.rng import (
     forked_rng,
@@ -93,6 +95,10 @@ class TrainResult:
             stopping's best). ``TrainConfig.from_dict`` rebuilds the config from it.
         environment: :func:`robustloss.provenance.environment_info` during the run.
         test_loss, test_acc: ``model`` on the test set, when one was given, else None.
+        margins: with ``config.record_margins``, the per-example logit margins of every
+            training pass of this call (:class:`~robustloss.train.margins.MarginRecord`, N
+            rows in the order of ``images``; count 0 for examples early stopping held out;
+            epochs restored from ``resume_from`` are not in it), else None.
     """
 
     model: nn.Module
@@ -101,6 +107,7 @@ class TrainResult:
     environment: dict[str, Any]
     test_loss: float | None = None
     test_acc: float | None = None
+    margins: MarginRecord | None = None
 
 
 def format_epoch(record: dict[str, Any], epochs: int | None = None) -> str:
@@ -243,6 +250,7 @@ def _fit(
     checkpoint_dir: str | os.PathLike[str] | None,
     quiet: bool,
 ) -> TrainResult:
+    full_y = data.y
     data, held = _hold_out(cfg, data)
     perm_gen = seed_run(cfg.seed, device)  # torch's global generators: forked by the caller
     ctx = _build(cfg, data, device, model, perm_gen, show=not quiet and sys.stderr.isatty())
@@ -271,6 +279,7 @@ def _fit(
     ctx.model.eval()
     record = {**cfg.to_dict(), **choice.record(), "epochs_run": len(history),
               "chosen_epoch": chosen}
+    margins = None if ctx.margins is None else _margins_of_all(cfg, ctx.margins, held, full_y)
     return TrainResult(
         model=ctx.model,
         history=history,
@@ -278,7 +287,20 @@ def _fit(
         environment=environment_info(),
         test_loss=None if test is None else test[0],
         test_acc=None if test is None else test[1],
+        margins=margins,
     )
+
+
+def _margins_of_all(
+    cfg: TrainConfig, acc: MarginAccumulator, held: Any, full_y: Tensor
+) -> MarginRecord:
+    """The accumulated margins, with N rows of the given images (early stopping's held-out
+    rows, never trained on, get count 0)."""
+    record = acc.record()
+    if held is None:
+        return record
+    train_idx, _ = holdout_split(full_y, cfg.holdout, cfg.seed)
+    return record.scattered(np.asarray(train_idx), int(full_y.shape[0]))
 
 
 def _hold_out(cfg: TrainConfig, data: TrainData) -> tuple[TrainData, tuple[Tensor, Tensor] | None]:
@@ -353,6 +375,7 @@ def _build(
         batch_size=cfg.batch_size,
         autocast_dtype=autocast_dtype(cfg.precision),
         show=show,
+        margins=MarginAccumulator(data.x.shape[0], device) if cfg.record_margins else None,
     )
 
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from robustloss.losses import cross_entropy
+from robustloss.train.margins import MarginAccumulator
 from robustloss.train.precision import autocast
 
 EVAL_BATCH = 1024
@@ -39,6 +40,8 @@ class EpochContext:
     batch_size: int
     autocast_dtype: torch.dtype | None
     show: bool  # progress bar
+    # record_margins: every training pass's per-example margins (AUM), else None
+    margins: MarginAccumulator | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def run_epoch(ctx: EpochContext, *, cutoff: float | None, desc: str) -> EpochSum
             logits, loss = _train_step(ctx, ctx.x[idx], yb)  # (B, K) float32, scalar
             with torch.no_grad():
                 bsz = idx.shape[0]
+                if ctx.margins is not None:
+                    ctx.margins.add(idx, logits, yb)
                 loss_sum += loss.detach().double() * bsz
                 pred = logits.argmax(1)  # (B,)
                 correct += (pred == yb).sum()

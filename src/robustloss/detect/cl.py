@@ -1,4 +1,4 @@
-"""Finding the wrong labels with Confident Learning (cleanlab), and scoring what was found.
+"""Confident Learning (cleanlab): finding the wrong labels, ranking them, scoring what was found.
 
 Notation, fixed for the whole module: N examples, K classes; ``labels`` (N,) are the given
 (possibly wrong) class indices in ``0..K-1``; ``pred_probs`` (N, K) are a model's predicted
