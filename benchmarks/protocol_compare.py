@@ -8,11 +8,13 @@ trial to ``--csv`` and the table to ``--json``.
 
 The README's comparison (run by the coordinator; times on this project's 2-core CPU)::
 
-    # 3 seeds at a 10,000-example subset: ~2 x 3 x (1 + 5 + 1) CNN trainings of 10k x 10
-    # epochs, about 40 minutes
+    # 3 seeds at a 10,000-example subset: per dataset and seed about 6 trainings' worth of
+    # 10k x 10 epochs (in-sample 1, cv 5 x 0.8, embed-cv 1 + seconds of heads) at ~2,500
+    # samples/s fp32: about 25-30 minutes in all (less where precision auto picks bf16)
     python benchmarks/protocol_compare.py --datasets mnist fashion-mnist --subset 10000 \\
         --seeds 0 1 2 --csv runs/protocols-10k.csv --json runs/protocols-10k.json
-    # one full-size seed: about 7 CNN trainings of 60k x 10 epochs per dataset, ~2 hours
+    # one full-size seed: the same 6 trainings' worth of 60k x 10 epochs per dataset
+    # (~290 s each end to end, README "Measured speed"): about 1 hour for both
     python benchmarks/protocol_compare.py --datasets mnist fashion-mnist --seeds 0 \\
         --csv runs/protocols-full.csv --json runs/protocols-full.json
 
