@@ -327,8 +327,7 @@ def _default_out(command: str, cfg: RunConfig) -> Path:
 
 
 def _finalize(run_dir: Path) -> None:
-    if (run_dir / "suspect_images.npz").is_file():  # not for embeddings or probabilities
-        write_review(run_dir)  # first: the report's galleries read its sprite sheets
+    write_review(run_dir)  # first: the report's galleries read its sprite sheets
     write_report(run_dir)
 
 
