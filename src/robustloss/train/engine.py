@@ -56,8 +56,8 @@ from robustloss.train.loop import EpochContext, EpochSums, evaluate, run_epoch
 from robustloss.train.margins import MarginAccumulator, MarginRecord
 from robustloss.train.precision import PrecisionChoice, autocast_dtype, make_scaler, warn_if_slow
 from robustloss.train.rng import (
-    forked_rng,
     get_device_rng_state,
+    isolated_run,
     permutation_seed,
     seed_run,
     set_device_rng_state,
@@ -193,24 +193,19 @@ def train(
     fingerprint = data.fingerprint() if (checkpoint_dir or resume_from) else None
     ckpt = None if resume_from is None else _load_resumable(resume_from, cfg, fingerprint)
     device = _device(cfg)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        # Seeding (in _fit) changes torch's global generators only inside this block.
-        with forked_rng(device):
-            return _fit(
-                cfg,
-                choice,
-                data,
-                device,
-                model=model,
-                ckpt=ckpt,
-                fingerprint=fingerprint,
-                checkpoint_dir=checkpoint_dir,
-                quiet=quiet,
-            )
-    finally:
-        torch.set_num_threads(previous_threads)
+    # Seeding (in _fit) changes torch's global generators only inside this block.
+    with isolated_run(device, threads=cfg.threads):
+        return _fit(
+            cfg,
+            choice,
+            data,
+            device,
+            model=model,
+            ckpt=ckpt,
+            fingerprint=fingerprint,
+            checkpoint_dir=checkpoint_dir,
+            quiet=quiet,
+        )
 
 
 def _load_resumable(

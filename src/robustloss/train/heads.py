@@ -47,7 +47,7 @@ from robustloss.heads import (
 )
 from robustloss.losses import LOSS_NAMES, ScheduledLoss, make_loss
 from robustloss.train.engine import HISTORY_KEYS
-from robustloss.train.rng import forked_rng, seed_run
+from robustloss.train.rng import isolated_run, seed_run
 
 __all__ = ["HeadConfig", "HeadResult", "feature_stats", "predict_head", "train_head"]
 
@@ -214,14 +214,8 @@ def train_head(
     rows = _rows(matrix, rows)
     if rows.size == 0:
         raise ValueError("Expected at least one row to train on, but got none")
-    previous = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
-        with forked_rng(torch.device("cpu")):
-            return _fit(config, matrix, labels, rows, k)
-    finally:
-        torch.set_num_threads(previous)
+    with isolated_run(torch.device("cpu"), threads=config.threads):
+        return _fit(config, matrix, labels, rows, k)
 
 
 def _fit(

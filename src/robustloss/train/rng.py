@@ -51,6 +51,21 @@ def forked_rng(device: torch.device) -> Iterator[None]:
             set_device_rng_state(device, device_state)
 
 
+@contextlib.contextmanager
+def isolated_run(device: torch.device, *, threads: int | None) -> Iterator[None]:
+    """A training's torch state, restored on exit: ``threads`` intra-op threads (None: left
+    as they are) and :func:`forked_rng` ``(device)``. What seeding and the thread count
+    change inside stays inside (CNNs in :mod:`.engine`, heads in :mod:`.heads`)."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        with forked_rng(device):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def get_device_rng_state(device: torch.device) -> Tensor | None:
     """The state of ``device``'s global generator; None on a CPU (torch's CPU one is global)."""
     if device.type == "cuda":
