@@ -164,12 +164,7 @@ def detect_own_data(
     estimate of how many labels of each given class are wrong), ``top_suspects`` and the
     training history; ``finalize`` as in :func:`run_experiment`.
     """
-    if config is None:
-        base: dict[str, Any] = {}
-    elif isinstance(config, RunConfig):
-        base = config.to_dict()
-    else:
-        base = dict(config)
+    base = _config_dict(config)
     base.update({"dataset": None, "data": str(path), "noise": 0.0, "noise_seed": None})
     cfg = RunConfig.from_dict(base)
     return _execute(
@@ -183,14 +178,18 @@ def detect_own_data(
     )
 
 
+def _config_dict(config: RunConfig | dict[str, Any] | None) -> dict[str, Any]:
+    """A fresh dict of the settings ``config`` gives (None: none, the defaults)."""
+    if config is None:
+        return {}
+    if isinstance(config, RunConfig):
+        return config.to_dict()
+    return dict(config)
+
+
 def _source_config(config: RunConfig | dict[str, Any] | None, **source: Any) -> RunConfig:
     """``config`` with its data source replaced by ``source`` and no corruption."""
-    if config is None:
-        base: dict[str, Any] = {}
-    elif isinstance(config, RunConfig):
-        base = config.to_dict()
-    else:
-        base = dict(config)
+    base = _config_dict(config)
     for key in ("dataset", "data", "features", "labels", "labels_column", "pred_probs"):
         base[key] = None
     base.update({"noise": 0.0, "noise_seed": None, **source})
