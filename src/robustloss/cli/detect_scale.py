@@ -18,11 +18,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from robustloss.cli.sweep import _add_slurm_flag, _slurm_flag_fields
+from robustloss.cli.sweep import (
+    _add_cluster_flags,
+    _add_slurm_flags,
+    _check_counts,
+    _slurm_flags_given,
+)
 from robustloss.experiments.config import RunConfig
 from robustloss.experiments.executors import close_client, make_client, shared_rng_warning
 from robustloss.experiments.feature_protocols import FoldMap, dask_fold_map
-from robustloss.experiments.settings import EXECUTORS, SlurmSettings
+from robustloss.experiments.settings import SlurmSettings
 from robustloss.heads import HEAD_NAMES, MLP_DROPOUT, MLP_HIDDEN
 
 __all__ = [
@@ -86,15 +91,10 @@ def add_source_flags(p: argparse.ArgumentParser) -> None:
 def add_executor_flags(p: argparse.ArgumentParser) -> None:
     """The sweep's executor flags, for the folds of a ``--features`` cv run."""
     g = p.add_argument_group("where the folds run (--features; default: this process)")
-    g.add_argument("--executor", choices=EXECUTORS,
-                   help="local: a Dask cluster on this machine; dask: an existing cluster at "
-                   "--address; slurm: one sbatch job per worker. Each fold is one task")
-    g.add_argument("--address", metavar="tcp://HOST:PORT", help="scheduler of --executor dask")
-    g.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: cores / --threads)")
-    g = p.add_argument_group("SLURM (--executor slurm)")
-    for f in _slurm_flag_fields():
-        _add_slurm_flag(g, f)
+    _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine; dask: an "
+                       "existing cluster at --address; slurm: one sbatch job per worker. Each "
+                       "fold is one task")
+    _add_slurm_flags(p)
 
 
 def check_source_flags(args: argparse.Namespace) -> None:
@@ -113,10 +113,7 @@ def check_source_flags(args: argparse.Namespace) -> None:
         )
     if args.executor == "dask" and not args.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
-    for name in ("workers", "cores", "max_jobs"):
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, but got {value}")
+    _check_counts(args, ("workers", "cores", "max_jobs"))
 
 
 def source_text(cfg: dict[str, Any]) -> str:
@@ -124,15 +121,6 @@ def source_text(cfg: dict[str, Any]) -> str:
     if cfg.get("features") or cfg.get("pred_probs"):
         return f"{cfg.get('features') or cfg.get('pred_probs')} (labels {cfg.get('labels')})"
     return str(cfg.get("dataset") or cfg.get("data"))
-
-
-def _slurm(args: argparse.Namespace) -> SlurmSettings:
-    given = {}
-    for f in _slurm_flag_fields():
-        value = getattr(args, f.name, None)
-        if value is not None:
-            given[f.name] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(SlurmSettings(), **given)
 
 
 @contextlib.contextmanager
@@ -147,7 +135,7 @@ def fold_map_for(args: argparse.Namespace, cfg: RunConfig) -> Iterator[FoldMap |
         address=args.address,
         n_workers=args.workers,
         threads=cfg.threads or 1,
-        slurm=_slurm(args),
+        slurm=dataclasses.replace(SlurmSettings(), **_slurm_flags_given(args)),
     )
     try:
         warning = shared_rng_warning(client)

@@ -49,12 +49,8 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--db", type=Path, metavar="PATH",
                    help="results database (default: runs/<spec name>/results.db; keep it on "
                    "a local disk, not NFS)")
-    g.add_argument("--executor", choices=EXECUTORS,
-                   help="local: a Dask cluster on this machine (default); dask: an existing "
-                   "cluster at --address; slurm: one sbatch job per worker")
-    g.add_argument("--address", metavar="tcp://HOST:PORT", help="scheduler of --executor dask")
-    g.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: cores / --threads)")
+    _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine (default); "
+                       "dask: an existing cluster at --address; slurm: one sbatch job per worker")
     g.add_argument("--threads", type=int, metavar="N",
                    help="torch threads per trial, local and dask (default: 1)")
     g.add_argument("--warmup-dir", metavar="DIR",
@@ -65,10 +61,41 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-failed", action="store_true",
                    help="do not retry trials that failed in an earlier run")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_slurm_flags(p)
 
+
+def _add_cluster_flags(g: argparse._ArgumentGroup, *, executor_help: str) -> None:
+    """``--executor``, ``--address`` and ``--workers``: where Dask tasks run (``sweep``'s
+    trials, ``detect --features``'s folds)."""
+    g.add_argument("--executor", choices=EXECUTORS, help=executor_help)
+    g.add_argument("--address", metavar="tcp://HOST:PORT", help="scheduler of --executor dask")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: cores / --threads)")
+
+
+def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
+    """The "SLURM (--executor slurm)" group: one flag per :func:`_slurm_flag_fields` field."""
     g = p.add_argument_group("SLURM (--executor slurm)")
     for f in _slurm_flag_fields():
         _add_slurm_flag(g, f)
+
+
+def _slurm_flags_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The SLURM flags that were given, as :class:`SlurmSettings` field values."""
+    given = {}
+    for f in _slurm_flag_fields():
+        value = getattr(args, f.name, None)
+        if value is not None:
+            given[f.name] = tuple(value) if isinstance(value, list) else value
+    return given
+
+
+def _check_counts(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Each of the count flags ``names`` that was given is >= 1."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, but got {value}")
 
 
 def _slurm_flag_fields() -> list[dataclasses.Field]:
@@ -95,10 +122,7 @@ def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     def given(pairs: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in pairs.items() if v is not None}
 
-    slurm = dataclasses.replace(spec.settings.slurm, **given({
-        f.name: tuple(v) if isinstance(v := getattr(args, f.name), list) else v
-        for f in _slurm_flag_fields()
-    }))
+    slurm = dataclasses.replace(spec.settings.slurm, **_slurm_flags_given(args))
     settings = dataclasses.replace(spec.settings, slurm=slurm, **given({
         "executor": args.executor,
         "address": args.address,
@@ -107,10 +131,7 @@ def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
         "shared_warmup": args.shared_warmup,
         "warmup_dir": args.warmup_dir,
     }))
-    for name in ("workers", "threads", "cores", "max_jobs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, but got {value}")
+    _check_counts(args, ("workers", "threads", "cores", "max_jobs"))
     if settings.executor == "dask" and not settings.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
     return dataclasses.replace(spec, settings=settings)
