@@ -375,17 +375,26 @@ def _check_lengths(what: str, n: int, labels: LabelSet) -> None:
         )
 
 
+def _npz_array(path: Path, z: np.lib.npyio.NpzFile, key: str, *, of: str, shape: str) -> np.ndarray:
+    """The array ``key`` of the open .npz ``z``; a DataError naming what it holds if absent."""
+    if key not in z.files:
+        raise DataError(
+            f"{path}: an .npz of {of} needs an array '{key}' {shape}, but it holds {z.files}"
+        )
+    return z[key]
+
+
+def _npz_class_names(z: np.lib.npyio.NpzFile) -> list[str] | None:
+    """The open .npz ``z``'s optional ``class_names``, as str."""
+    return [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+
+
 def _npz_features(path: Path) -> tuple[FeatureMatrix, LabelSet | None]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "features" not in z.files:
-                raise DataError(
-                    f"{path}: an .npz of features needs an array 'features' (N, D), but it "
-                    f"holds {z.files}"
-                )
-            x = z["features"]
+            x = _npz_array(path, z, "features", of="features", shape="(N, D)")
             labels = z["labels"] if "labels" in z.files else None
-            names = [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+            names = _npz_class_names(z)
     except (OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -454,13 +463,8 @@ def _read_probs(path: Path) -> tuple[np.ndarray, list[str] | None]:
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as z:
-                if "pred_probs" not in z.files:
-                    raise DataError(
-                        f"{path}: an .npz of probabilities needs an array 'pred_probs' (N, K), "
-                        f"but it holds {z.files}"
-                    )
-                probs = z["pred_probs"]
-                names = [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+                probs = _npz_array(path, z, "pred_probs", of="probabilities", shape="(N, K)")
+                names = _npz_class_names(z)
             return probs, names
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False), None
