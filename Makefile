@@ -32,7 +32,8 @@ offline-data: $(STAMP) browser
 	@$(VENV)/bin/robustloss data fetch mnist --split all || echo "robustloss setup: warning: MNIST not fetched (see above)" >&2
 
 # The main job: corrupt MNIST (20% symmetric), train with Blurry Loss, find the wrong labels.
-# About 5 minutes on 2 CPU cores: all 60,000 training images, the paper CNN, 10 epochs.
+# About 10-12 minutes on 2 CPU cores without native bf16 (fp32): all 60,000
+# training images, the paper CNN, 10 epochs.
 run: $(STAMP) offline-data
 	$(VENV)/bin/robustloss run --dataset mnist --noise 0.2 --loss blurry --gamma 0.4 \
 		--out $(RUN_OUT) --overwrite
