@@ -28,6 +28,7 @@ from robustloss.losses import (
 )
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.noise import NOISE_KINDS
+from robustloss.train.precision import PRECISIONS  # the list TrainConfig checks, re-exported
 
 __all__ = [
     "FLOAT_LOSS_FIELDS",
@@ -57,9 +58,6 @@ SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_p
 #: Fields added for the detectors beside Confident Learning, with the value that leaves them
 #: out of :func:`config_hash` (so default configs hash as before these fields existed).
 DETECTOR_FIELD_DEFAULTS: dict[str, Any] = {"detector": "cl", "compare_detectors": None}
-
-#: "auto" (the default) decides per machine: see :mod:`robustloss.train.precision`.
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "amp")
 
 #: Noise kinds a run can use: "matrix" needs a transition matrix, which no flag carries.
 NOISE_KINDS_CLI: tuple[str, ...] = tuple(k for k in NOISE_KINDS if k != "matrix")
