@@ -38,9 +38,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from example_cnn import ExampleCNN
 from robustloss.train.precision import cpu_capability, cpu_has_native_bf16
 
 RHO = 0.2
@@ -48,29 +48,6 @@ BATCH = 64
 
 
 # ----- (i): the workflow as users write it ---------------------------------------------------
-
-
-class ExampleCNN(nn.Module):
-    """The PyTorch MNIST example network (the paper's CNN) exactly as written there."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return self.fc2(x)
 
 
 class ImageDataset(Dataset):

@@ -39,37 +39,14 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from example_cnn import ExampleCNN
 from robustloss.models import ImageClassifier, InputScaling, PaperCNN, channel_stats
 from robustloss.train import TrainConfig, predict_proba, train
 from robustloss.train.engine import _make_optimizer
 
 BATCH = 64
-
-
-class TextbookCNN(nn.Module):
-    """The PyTorch MNIST example network exactly as written there."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return self.fc2(x)
 
 
 def load_images(n: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -96,7 +73,7 @@ def plain_loop(images, labels, *, textbook: bool) -> float:
     x = (x - x.mean()) / x.std()
     ds = TensorDataset(x, torch.from_numpy(labels))
     loader = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=0)
-    model = TextbookCNN() if textbook else PaperCNN()
+    model = ExampleCNN() if textbook else PaperCNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     t0 = time.perf_counter()
