@@ -9,13 +9,16 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 import robustloss.cli as cli
 from features_fakes import NAMES, write_pair
 from robustloss.detect import score_detections
 from robustloss.experiments.config import SOURCE_FIELDS, RunConfig, config_hash
+from robustloss.experiments.feature_protocols import embeddings
 from robustloss.experiments.pipeline import detect_features, detect_pred_probs
 from robustloss.experiments.protocols import predicted_probabilities
+from robustloss.models import ImageClassifier, InputScaling, make_model
 from robustloss.train import TrainConfig
 from synthetic import synthetic_images
 
@@ -211,3 +214,16 @@ def test_embed_cv_protocol(tmp_path):
     np.testing.assert_allclose(result.pred_probs.sum(1), 1.0, atol=1e-12)
     assert (result.pred_probs.argmax(1) == labels).mean() > 0.6
     assert RunConfig(protocol="embed-cv", head="linear").protocol == "embed-cv"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_embeddings_of_a_cuda_model():
+    """embed-cv and the knn detector take embeddings of the trained CNN, which
+    device="auto" puts on the GPU: the CPU images must go to it, the rows come back."""
+    images, _ = synthetic_images(40, 0)
+    model = make_model("tiny", num_classes=3, in_channels=1, image_size=28)
+    clf = ImageClassifier(InputScaling("raw", torch.zeros(1), torch.ones(1)), model).eval()
+    on_cpu = embeddings(clf, images, batch_size=16)
+    on_gpu = embeddings(clf.to("cuda"), images, batch_size=16)
+    assert on_gpu.shape == on_cpu.shape == (40, 256)
+    np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)

@@ -235,15 +235,19 @@ def given_probabilities(pred_probs: np.ndarray) -> ProbabilityResult:
 
 def embeddings(model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
     """(N, E) float32 penultimate-layer embeddings of raw ``images`` by a trained
-    :class:`~robustloss.models.ImageClassifier` (eval mode, no autograd)."""
+    :class:`~robustloss.models.ImageClassifier` (eval mode, no autograd), computed where the
+    model's parameters are (a CUDA-trained model included), returned on the CPU."""
     x = as_tensor(images)
+    first = next(iter(model.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     out = []
     try:
         with torch.inference_mode():
             for start in range(0, x.shape[0], batch_size):
-                out.append(penultimate(model, x[start : start + batch_size]).float().numpy())
+                xb = x[start : start + batch_size].to(device, non_blocking=True)
+                out.append(penultimate(model, xb).float().cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
