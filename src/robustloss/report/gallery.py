@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from robustloss._io import atomic_write_text, save_figure
 from robustloss.experiments.records import RunSummary
 from robustloss.experiments.rundir import read_detections
+from robustloss.report.auto_section import auto_section
 from robustloss.report.overview import OVERVIEW_CSS, overview_html
 
 __all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
@@ -158,18 +159,22 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     each titled ``given → suggested`` with class names and its rank and p(given). The HTML
     page (self-contained: the gallery is embedded as base64, and is also beside it as
     ``suspects.png``) shows the scores, the protocol, the estimated errors per class, the
-    gallery, the top suspects, the training history and the resolved config.
+    gallery, the top suspects, the training history and the resolved config. A run whose
+    settings were chosen without ground truth (``auto.csv``: ``loss="auto"``) also gets that
+    choice, its candidates and ``auto.png`` (:mod:`robustloss.report.auto_section`).
 
     Returns:
-        ``{"suspects": path, "report": path}`` (and ``"unexpected"`` when drawn).
+        ``{"suspects": path, "report": path}`` (and ``"unexpected"``, ``"auto"`` when drawn).
     """
     folder = Path(run_dir)
     run = _read_run(folder)
     written = _draw_galleries(run, folder, columns=columns)
+    auto_parts, auto_figure = auto_section(folder)
     title = f"robustloss {run.summary.command}: {_source(run.summary)}"
     parts = [
         *_header(run.summary, title),
         *_scores(run.summary),
+        *auto_parts,
         *_overview(folder, run),
         *_per_class(run.summary),
         *_galleries(written),
@@ -179,6 +184,8 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
     ]
     report_path = folder / "report.html"
     atomic_write_text(report_path, _page(title, parts))
+    if auto_figure is not None:
+        written["auto"] = auto_figure
     return {**written, "report": report_path}
 
 
