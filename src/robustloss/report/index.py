@@ -24,13 +24,16 @@ from typing import Any
 
 from robustloss import __version__
 from robustloss._io import atomic_write_text, write_csv
+from robustloss.experiments.autoselect import AUTO
 from robustloss.experiments.results import precision_mix, write_trials_csv
 from robustloss.experiments.store import ResultStore
 from robustloss.report.figures import write_figures
 from robustloss.report.loss_curves import plot_loss_curves
 from robustloss.report.table import (
+    AUTO_NOTE,
     METRICS,
     NOT_COMPARABLE,
+    PAIRED_NOTE,
     format_f1,
     group_settings,
     load_trials,
@@ -244,6 +247,10 @@ def _table1_section(settings, page: _Page, paths: dict[str, Any]) -> list[str]:
         f'<a href="{page.rel(paths["table1_md"])}">Markdown</a>, '
         f'<a href="{page.rel(paths["table1_csv"])}">CSV</a>.</p>'
     )
+    if any(r["paired_seeds"] is not None for r in rows):
+        parts.append(f"<p>{html.escape(PAIRED_NOTE)}</p>")
+    if any(r["loss"] == AUTO for r in rows):
+        parts.append(f"<p>{html.escape(AUTO_NOTE)}</p>")
     if any(r["paper_f1"] is not None and not r["paper_comparable"] for r in rows):
         parts.append(f"<p>{html.escape(NOT_COMPARABLE)}</p>")
     return parts
