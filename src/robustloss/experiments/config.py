@@ -18,6 +18,7 @@ from typing import Any
 
 from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY, needs
+from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
 from robustloss.heads import HEAD_NAMES
 from robustloss.losses import (
     CONFIG_LOSS_PARAMS,
@@ -58,6 +59,15 @@ SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_p
 #: Fields added for the detectors beside Confident Learning, with the value that leaves them
 #: out of :func:`config_hash` (so default configs hash as before these fields existed).
 DETECTOR_FIELD_DEFAULTS: dict[str, Any] = {"detector": "cl", "compare_detectors": None}
+
+#: Fields added for settings chosen without ground truth (``loss="auto"``), likewise.
+AUTO_FIELD_DEFAULTS: dict[str, Any] = {"auto_criterion": CRITERIA[0]}
+
+_HASH_DEFAULTS: dict[str, Any] = {**DETECTOR_FIELD_DEFAULTS, **AUTO_FIELD_DEFAULTS}
+
+#: What ``loss`` may be: a loss of :data:`robustloss.losses.LOSS_NAMES`, or "auto" (chosen
+#: from the given labels alone: :mod:`robustloss.experiments.autoselect`).
+LOSS_CHOICES: tuple[str, ...] = (*LOSS_NAMES, AUTO)
 
 #: Noise kinds a run can use: "matrix" needs a transition matrix, which no flag carries.
 NOISE_KINDS_CLI: tuple[str, ...] = tuple(k for k in NOISE_KINDS if k != "matrix")
@@ -146,10 +156,12 @@ class RunConfig:
     noise: float = 0.2
     noise_kind: str = "symmetric"
     noise_seed: int | None = None
+    # "auto": the loss, its parameter, the delay and the epochs chosen from the given labels
+    # alone (robustloss.experiments.autoselect); gamma/cutoff/q "auto": that one parameter.
     loss: str = "ce"
-    gamma: float | None = None
-    cutoff: float | None = None
-    q: float | None = None
+    gamma: float | str | None = None
+    cutoff: float | str | None = None
+    q: float | str | None = None
     alpha: float | None = None
     beta: float | None = None
     detach_weight: bool | None = None
@@ -194,13 +206,15 @@ class RunConfig:
     labels_column: str | None = None
     pred_probs: str | None = None
     head: str | None = None
+    # The criterion a loss="auto" search chooses by (robustloss.experiments.autoselect).
+    auto_criterion: str = CRITERIA[0]
 
     def __post_init__(self) -> None:
         self._validate()
         # Canonical types, so that noise=0 and noise=0.0 are the same config (and hash).
         for key in _FLOAT_FIELDS:
             value = getattr(self, key)
-            if value is not None:
+            if value is not None and value != AUTO:
                 object.__setattr__(self, key, float(value))
 
     # ----- validation ------------------------------------------------------------------
@@ -269,7 +283,11 @@ class RunConfig:
         _check_int("noise_seed", self.noise_seed, 0, optional=True)
 
     def _check_loss(self) -> None:
-        _check_choice("loss", self.loss, LOSS_NAMES)
+        _check_choice("loss", self.loss, LOSS_CHOICES)
+        _check_choice("auto_criterion", self.auto_criterion, CRITERIA)
+        if self.loss == AUTO:
+            self._check_auto_loss()
+            return
         accepted = LOSS_PARAMS[self.loss]
         for key in LOSS_FIELDS:
             if getattr(self, key) is not None and key not in accepted:
@@ -288,10 +306,78 @@ class RunConfig:
                 f"Expected {_where('detach_weight')} to be true or false, "
                 f"but got {self.detach_weight!r}"
             )
+        chosen = self.auto_param()
+        if chosen is not None:
+            self._check_auto_common(f"{_flag(chosen)} auto")
+            if self.loss == "pz" and self.delay:
+                raise ValueError(
+                    f"{_flag('cutoff')} auto chooses pz's delay too, but got "
+                    f"{_flag('delay')} {self.delay}"
+                )
+        params = dict(self.loss_params())
+        if chosen is not None:  # check the fixed ones with a value of the grid
+            params[chosen] = AUTO_PARAMS[self.loss][1][0]
         try:  # the loss module's own checks: ranges, required parameters
-            make_loss(self.loss, **self.loss_params())
+            make_loss(self.loss, **params)
         except ValueError as exc:
             raise ValueError(f"{_flag('loss')} {self.loss}: {exc}") from None
+
+    def auto_param(self) -> str | None:
+        """The loss hyperparameter set to "auto" (``--gamma auto``), or None.
+
+        Raises:
+            ValueError: "auto" for a parameter that cannot be chosen, or for two.
+        """
+        named = [k for k in LOSS_FIELDS if getattr(self, k) == AUTO]
+        if not named:
+            return None
+        choosable = ", ".join(f"{loss} {_flag(p)}" for loss, (p, _) in AUTO_PARAMS.items())
+        if len(named) > 1 or AUTO_PARAMS.get(self.loss, ("",))[0] != named[0]:
+            raise ValueError(
+                f"Expected 'auto' for one parameter of the loss among: {choosable}; but got "
+                f"{', '.join(_flag(k) for k in named)} auto with {_flag('loss')} {self.loss}"
+            )
+        return named[0]
+
+    def _check_auto_loss(self) -> None:
+        given = [_flag(k) for k in LOSS_FIELDS if getattr(self, k) is not None]
+        if given:
+            raise ValueError(
+                f"{_flag('loss')} auto chooses the loss and its parameters, but got "
+                f"{', '.join(given)} too: drop them, or name the loss and choose one parameter "
+                f"(e.g. {_flag('loss')} blurry {_flag('gamma')} auto)"
+            )
+        if self.delay:
+            raise ValueError(
+                f"{_flag('loss')} auto chooses the delay too, but got {_flag('delay')} {self.delay}"
+            )
+        self._check_auto_common(f"{_flag('loss')} auto")
+
+    def _check_auto_common(self, what: str) -> None:
+        if self.features is not None or self.pred_probs is not None:
+            raise ValueError(
+                f"{what} trains candidate CNNs on images; with "
+                f"{_flag('features') if self.features else _flag('pred_probs')} name the loss "
+                f"(e.g. {_flag('loss')} blurry {_flag('gamma')} 0.4)"
+            )
+        if self.early_stop:
+            raise ValueError(
+                f"{what} chooses the epochs on a held-out split of its own; "
+                f"{_flag('early_stop')} would hold out a second one: got both"
+            )
+
+    @property
+    def chooses_settings(self) -> bool:
+        """True when a search chooses the loss settings (``loss`` or a parameter "auto")."""
+        return self.loss == AUTO or any(getattr(self, k) == AUTO for k in LOSS_FIELDS)
+
+    def with_chosen(self, settings: dict[str, Any]) -> RunConfig:
+        """This config with the search's choice: ``loss``, its parameters, ``delay``,
+        ``epochs`` (a :meth:`robustloss.experiments.autoselect.Selection.settings`)."""
+        cleared = {k: None for k in LOSS_FIELDS}
+        if self.loss == settings["loss"]:  # one parameter chosen: the fixed ones stay
+            cleared.update({k: v for k, v in self.loss_params().items()})
+        return dataclasses.replace(self, **{**cleared, **settings})
 
     def _check_training(self) -> None:
         _check_int("epochs", self.epochs, 1)
@@ -382,15 +468,19 @@ class RunConfig:
     # ----- conversions -----------------------------------------------------------------
 
     def loss_params(self) -> dict[str, Any]:
-        """The loss hyperparameters that are set, as ``make_loss`` keyword arguments."""
+        """The loss hyperparameters that are set, as ``make_loss`` keyword arguments (one
+        set to "auto" is left out: a search chooses it)."""
         return {
             key: getattr(self, key)
             for key in LOSS_PARAMS.get(self.loss, ())
-            if key in LOSS_FIELDS and getattr(self, key) is not None
+            if key in LOSS_FIELDS and getattr(self, key) not in (None, AUTO)
         }
 
     def effective_loss_params(self) -> dict[str, Any]:
-        """Every hyperparameter of the loss as used, defaults included (for the record)."""
+        """Every hyperparameter of the loss as used, defaults included (for the record);
+        for a config that chooses them, the ones set (and "auto")."""
+        if self.chooses_settings:
+            return {k: getattr(self, k) for k in LOSS_FIELDS if getattr(self, k) is not None}
         module = make_loss(self.loss, **self.loss_params())
         return {key: getattr(module, key) for key in LOSS_PARAMS[self.loss] if hasattr(module, key)}
 
@@ -457,7 +547,7 @@ def config_hash(config: RunConfig | dict[str, Any]) -> str:
         k: v
         for k, v in cfg.resolved().items()
         if not (k in SOURCE_FIELDS and v is None)
-        and not (k in DETECTOR_FIELD_DEFAULTS and v == DETECTOR_FIELD_DEFAULTS[k])
+        and not (k in _HASH_DEFAULTS and v == _HASH_DEFAULTS[k])
     }
     text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

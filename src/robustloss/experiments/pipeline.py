@@ -36,6 +36,15 @@ from robustloss.detect import (
     score_detections,
 )
 from robustloss.experiments import rundir
+from robustloss.experiments.autoselect import (
+    AUTO,
+    TABLE_COLUMNS,
+    Selection,
+    TooSmallError,
+    fixed_run_cost,
+    plan_search,
+    select_settings,
+)
 from robustloss.experiments.config import (
     PRESETS,
     PROTOCOLS,
@@ -74,6 +83,7 @@ __all__ = [
     "detect_own_data",
     "detect_pred_probs",
     "head_config_for",
+    "plan_lines",
     "read_detections",
     "run_experiment",
     "train_config_for",
@@ -255,6 +265,36 @@ def detect_pred_probs(
     )  # fmt: skip
 
 
+def plan_lines(config: RunConfig | dict[str, Any], *, corrupt: bool) -> list[str]:
+    """What a run of ``config`` would train, in words (``--dry-run``): the data it loads, the
+    fixed run's sample-epochs and, when a search chooses the settings, its plan and cost.
+    ``corrupt``: corrupt the labels first, as ``run`` does (the plan's held-out split is
+    drawn from the labels the search would see). Trains nothing, writes nothing."""
+    cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+    train_set = training_set(cfg, load_source(cfg))
+    if corrupt:
+        train_set, _ = _corrupt(cfg, train_set, True)
+    n, k = int(train_set.labels.shape[0]), train_set.num_classes
+    lines = [f"data: {_source_name(cfg)}, {n:,} examples, {k} classes"]
+    if train_set.data.pred_probs is not None:
+        return [*lines, "given probabilities: no training"]
+    models = 1 if cfg.protocol in ("in-sample", "embed-cv") else cfg.folds
+    cost = fixed_run_cost(cfg.protocol, n, cfg.epochs, cfg.folds)
+    what = "the chosen settings" if cfg.chooses_settings else f"loss {cfg.loss}"
+    lines.append(
+        f"train: protocol {cfg.protocol}, {models} model(s), {what}, at most {cfg.epochs} "
+        f"epochs: {cost:,.0f} sample-epochs"
+    )
+    if cfg.chooses_settings:
+        plan = plan_search(
+            train_set.labels, epochs=cfg.epochs, protocol=cfg.protocol, folds=cfg.folds,
+            loss=None if cfg.loss == AUTO else cfg.loss, fixed=cfg.loss_params(),
+            criterion=cfg.auto_criterion, holdout=cfg.holdout, num_classes=k, seed=cfg.seed,
+        )  # fmt: skip
+        lines += plan.lines()
+    return lines
+
+
 def head_config_for(cfg: RunConfig) -> HeadConfig:
     """The :class:`robustloss.train.heads.HeadConfig` a ``--features`` run trains with."""
     return HeadConfig(
@@ -338,10 +378,17 @@ def _execute(
     truth = None
     if corrupt is not None:
         train_set, truth = corrupt(cfg, train_set, quiet)
-    probs = _probabilities(cfg, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map)
-    detection = _detect(cfg, train_set, probs, quiet)
+    used, selection = _select(cfg, train_set, quiet)  # the given labels only, never the truth
+    probs = _probabilities(used, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map)
+    detection = _detect(used, train_set, probs, quiet)
     table = _tabulate(train_set, probs, detection, truth)
     summary = _summarize(cfg, chash, command, train_set, probs, detection, truth, table, out)
+    if selection is not None:
+        summary = dataclasses.replace(
+            summary,
+            loss_params_effective=used.effective_loss_params(),
+            auto={k: v for k, v in selection.to_dict().items() if k not in ("plan", "candidates")},
+        )
     with rundir.staging(out, command, chash, overwrite) as tmp:
         if tmp is not None:
             # summary.json keeps the time to the start of writing; the return value to the end.
@@ -349,6 +396,11 @@ def _execute(
             meta = _config_record(
                 cfg, chash, command, train_set, probs, truth, resume_dir, detection
             )
+            if selection is not None:
+                meta["config_used"] = used.resolved()
+                meta["auto"] = selection.to_dict()
+                if selection.results:
+                    rundir.write_auto_table(tmp, selection.table(), TABLE_COLUMNS)
             _write(tmp, meta, summary, train_set, probs, detection, truth, table)
             if finalize is not None:
                 finalize(tmp)
@@ -389,6 +441,47 @@ def _corrupt(cfg: RunConfig, train_set: TrainingSet, quiet: bool) -> tuple[Train
     n, count = true_labels.shape[0], int(corruption.corrupted.sum())
     _log(quiet, f"corrupted {count} of {n} labels ({cfg.noise_kind}, rate {cfg.noise})")
     return dataclasses.replace(train_set, labels=corruption.noisy_labels), corruption
+
+
+def _select(
+    cfg: RunConfig, train_set: TrainingSet, quiet: bool
+) -> tuple[RunConfig, Selection | None]:
+    """``loss="auto"`` (or a parameter "auto"): the settings a search chooses from the
+    training images and their *given* labels alone (:mod:`robustloss.experiments.autoselect`).
+
+    Nothing else reaches the search: not a run's corruption (the truth is not an argument
+    here), not a built-in dataset's clean test split. Returns the config to train with
+    (``cfg`` itself when it names its settings) and the :class:`Selection`.
+    """
+    if not cfg.chooses_settings:
+        return cfg, None
+    loss = None if cfg.loss == AUTO else cfg.loss
+    _log(quiet, f"choosing {'the loss' if loss is None else loss + ' ' + str(cfg.auto_param())} "
+         f"without ground truth ({cfg.auto_criterion} on a held-out {cfg.holdout:g} of the "
+         "given labels)")  # fmt: skip
+    base = train_config_for(cfg.with_chosen({"loss": "ce", "delay": 0}))
+    try:
+        selection = select_settings(
+            train_set.images,
+            train_set.labels,
+            train_config=base,
+            protocol=cfg.protocol,
+            folds=cfg.folds,
+            loss=loss,
+            fixed=cfg.loss_params(),
+            criterion=cfg.auto_criterion,
+            holdout=cfg.holdout,
+            num_classes=train_set.num_classes,
+            quiet=quiet,
+        )
+    except TooSmallError as exc:
+        if loss is not None:  # one loss's parameter asked for: no default to fall back on
+            raise
+        # Recorded (summary, config.json, report) and said on stderr even with --quiet.
+        selection = Selection.fallback(str(exc), epochs=cfg.epochs, criterion=cfg.auto_criterion)
+        print(f"[robustloss] warning: --loss auto: {selection.why}", file=sys.stderr)
+    _log(quiet, f"auto chose {selection.why}")
+    return cfg.with_chosen(selection.settings()), selection
 
 
 def _probabilities(

@@ -60,6 +60,10 @@ class RunSummary:
             ``correct``, ``corrupted``; else None.
         detector_costs: seconds of the shared prerequisites (``features``: embeddings,
             ``threshold_run``: AUM's second training), or None when none was needed.
+        auto: with ``loss="auto"`` (or a parameter "auto"), what the label-free search chose:
+            ``chosen``, ``settings`` (loss, parameters, delay, epochs), ``why``,
+            ``criterion``, ``seconds``, ``sample_epochs``, ``ratio_measured`` (search + final
+            run in fixed runs); the candidates' table is ``auto.csv``; else None.
     """
 
     command: str
@@ -94,6 +98,7 @@ class RunSummary:
     detector_seconds: float | None = None
     detectors: dict[str, dict[str, Any]] | None = None
     detector_costs: dict[str, float] | None = None
+    auto: dict[str, Any] | None = None
 
     @property
     def scored(self) -> bool:

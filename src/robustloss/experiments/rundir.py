@@ -9,6 +9,8 @@ A run folder (``out_dir``) holds::
     pred_probs.npy        (N, K) float64 predicted probabilities
     detections.csv        one row per example, most suspect first (see DETECTION_COLUMNS)
     suspect_images.npz    the top suspects' images (what the gallery draws)
+    auto.csv              loss="auto" only: every candidate's criterion values and curve,
+                          which one was chosen (robustloss.experiments.autoselect)
     review.html, review/  written by ``finalize``, as are suspects.png and report.html (the
                           CLI passes the review page's and the report's writers)
 
@@ -43,6 +45,7 @@ __all__ = [
     "detection_table",
     "read_detections",
     "staging",
+    "write_auto_table",
     "write_detections",
     "write_history",
     "write_json",
@@ -295,6 +298,11 @@ def write_history(folder: Path, history: list[dict[str, Any]]) -> None:
     write_csv(
         folder / "history.csv", history, list(dict.fromkeys(k for row in history for k in row))
     )
+
+
+def write_auto_table(folder: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """``auto.csv``: one row per candidate of a label-free settings search."""
+    write_csv(folder / "auto.csv", rows, columns)
 
 
 def write_detections(folder: Path, table: DetectionTable) -> None:

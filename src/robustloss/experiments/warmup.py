@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robustloss.detect import needs
+from robustloss.experiments.autoselect import MAX_RATIO
 from robustloss.experiments.config import LOSS_FIELDS, RunConfig
 
 #: Settings that may differ between trials sharing a warm-up.
@@ -69,8 +71,11 @@ def models_per_trial(config: RunConfig) -> int:
 
 
 def trial_epochs(config: RunConfig) -> int:
-    """Epochs one trial costs run alone, over all of its models (fold-epochs)."""
-    return config.epochs * models_per_trial(config)
+    """Epochs one trial costs run alone, over all of its models (fold-epochs); for a trial
+    whose settings a search chooses (``loss="auto"``), at most the search's budget of
+    :data:`~robustloss.experiments.autoselect.MAX_RATIO` fixed runs."""
+    epochs = config.epochs * models_per_trial(config)
+    return math.ceil(epochs * MAX_RATIO) if config.chooses_settings else epochs
 
 
 def group_key(config: RunConfig) -> str:

@@ -1,0 +1,791 @@
+"""Settings without ground truth: the loss, its parameter, the delay and the epochs, chosen
+from the images and their given (noisy) labels alone.
+
+N examples, K classes, E = the most epochs (``TrainConfig.epochs``). :func:`select_settings`
+is ``--loss auto`` (and ``--gamma auto`` / ``--cutoff auto`` / ``--q auto`` for one loss):
+
+1. **A noisy held-out split.** A stratified fraction h (``holdout``, 0.1) of the examples,
+   stratified on the given labels, is held out; the candidates train on the rest. A class
+   with a single example stays in training (nothing of it is held out).
+2. **Rung 1: every candidate for r = ceil(E / 2) epochs**, its accuracy on the held-out
+   split against the *given* labels measured after every epoch. Cross entropy's run is the
+   shared warm-up: a candidate with a delay d starts from cross entropy's checkpoint after d
+   epochs (bitwise the run it would have been; :mod:`robustloss.train.checkpoint`).
+3. **Successive halving** (Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR
+   2018): the best ceil(C / 3) of the C candidates by the criterion train on to E epochs
+   (resumed, not restarted); the best of them by the criterion is chosen.
+4. **The epochs**: the epoch of the chosen candidate's best held-out accuracy (label-free
+   early stopping; epochs before its loss is in use do not count).
+
+Why a noisy held-out split is enough: Chen et al. (AAAI 2021, "Robustness of Accuracy Metric
+and its Inspirations in Learning with Noisy Labels") prove that under class-conditional
+noise with a diagonally dominant transition matrix the classifier that maximises accuracy
+against the noisy labels also maximises clean accuracy, and so a noisy validation split
+ranks models (and epochs) as a clean one would; Toner & Storkey (2024, arXiv 2409.06830)
+find early stopping on noisy validation accuracy near-optimal. Both criteria are computed
+and recorded for every candidate (:data:`CRITERIA`):
+
+- ``holdout-acc`` (the default): the best held-out accuracy against the given labels.
+- ``cl-cleaned``: accuracy on the held-out examples that Confident Learning does *not* flag
+  for a majority of the candidates of the rung (cleanlab on each candidate's held-out
+  probabilities after the rung's last epoch; the consensus is shared, so no candidate
+  cleans its own validation set). A CL-based criterion: it removes the probably-wrong
+  labels from the validation split before scoring.
+
+**Label-free by construction.** :func:`select_settings` takes the images and the labels the
+model trains on, and settings: nothing else. It never sees a clean label, a corruption
+mask or a clean test split; the pipeline calls it before any of those is consulted, and
+this module imports nothing that holds them (a test checks both).
+
+**Cost.** Counted in sample-epochs (one example through one training step; a held-out
+prediction counts 1/3: a forward pass only), the search is planned (:func:`plan_search`)
+against one fixed-setting run of the same protocol (in-sample: N E; K-fold: K (N - N/K) E).
+When search plus final run would cost more than ``max_ratio`` (2.5) fixed runs, the search
+trains on a stratified random part of the non-held-out examples, sized to fit (typical for
+``in-sample``, whose fixed run is one model; a 5-fold cv run fits whole). The plan is what
+``--dry-run`` prints; the run folder records the plan, every candidate's curve and criterion
+values, the choice and why (``auto.csv``, ``config.json``'s ``auto``).
+
+**Failures are recorded, never chosen**: a candidate whose training loss is not finite
+(diverged), that predicts one class for most of the held-out split while the given labels
+are spread (collapsed), or whose training raises, is marked and skipped. If every candidate
+fails, :class:`ValueError` lists why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robustloss.detect import find_label_errors
+from robustloss.train import TrainConfig, TrainResult, checkpoint_path, predict_proba, train
+from robustloss.train.early_stop import holdout_split
+
+__all__ = [
+    "AUTO",
+    "AUTO_PARAMS",
+    "CRITERIA",
+    "DEFAULT_CANDIDATE",
+    "MAX_RATIO",
+    "Candidate",
+    "CandidateResult",
+    "SearchPlan",
+    "Selection",
+    "TooSmallError",
+    "candidate_grid",
+    "fixed_run_cost",
+    "plan_search",
+    "select_settings",
+]
+
+#: The value that asks for a choice: ``loss="auto"``, ``gamma="auto"``, ...
+AUTO = "auto"
+
+#: The budget: search + final run cost at most this many fixed-setting runs.
+MAX_RATIO = 2.5
+
+#: Model-selection criteria, computed for every candidate; the first is the default.
+CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned")
+
+#: The hyperparameter each loss can have chosen (``--gamma auto`` ...), with its grid.
+AUTO_PARAMS: dict[str, tuple[str, tuple[float, ...]]] = {
+    "blurry": ("gamma", (0.2, 0.3, 0.4, 0.6)),
+    "focal": ("gamma", (0.5, 1.0, 2.0)),
+    "gce": ("q", (0.3, 0.5, 0.7, 0.9)),
+    "pz": ("cutoff", (0.05, 0.1, 0.2)),
+}
+
+# The full grid (loss="auto"): cross entropy; the Blurry Loss (weight detached) over gamma;
+# GCE at its authors' q = 0.7 (GCE's gradient is detached Blurry's at gamma = q, so Blurry's
+# gamma grid covers the rest of GCE's q); the Piecewise-zero Loss over cutoff x delay (the
+# paper's best cutoffs, delays at 20% and 40% of the epochs, as its best d = 4-6 of 10).
+_FULL_GAMMAS = (0.2, 0.3, 0.4, 0.6)
+_FULL_QS = (0.7,)
+_FULL_CUTOFFS = (0.05, 0.1)
+_DELAY_FRACTIONS = (0.2, 0.4)
+
+#: A held-out prediction's cost in sample-epochs: a forward pass, about a third of a step.
+EVAL_COST = 1.0 / 3.0
+
+#: SeedSequence stream of the search's training subsample (the holdout split is stream 4).
+SEARCH_SUBSET_STREAM = 9
+
+class TooSmallError(ValueError):
+    """The data set is too small to hold out a validation split to choose settings on."""
+
+
+#: The held-out split must hold at least this many examples (and two classes).
+MIN_HELD = 20
+
+# A candidate "collapsed" when one class takes more than this share of its held-out
+# predictions while no class holds more than _SPREAD_SHARE of the held-out given labels.
+_COLLAPSE_SHARE = 0.9
+_SPREAD_SHARE = 0.5
+
+
+# ----- candidates and the plan -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting to try: a loss, its hyperparameters and its cross-entropy warm-up."""
+
+    loss: str
+    params: tuple[tuple[str, Any], ...] = ()  # sorted (name, value) pairs
+    delay: int = 0
+
+    @property
+    def name(self) -> str:
+        """E.g. ``ce``, ``blurry gamma=0.4``, ``pz cutoff=0.05 d=4``."""
+        parts = [self.loss, *(f"{k}={v}" for k, v in self.params)]
+        if self.delay:
+            parts.append(f"d={self.delay}")
+        return " ".join(parts)
+
+    def loss_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def settings(self) -> dict[str, Any]:
+        """The run settings (RunConfig fields) this candidate stands for."""
+        return {"loss": self.loss, **self.loss_params(), "delay": self.delay}
+
+
+#: The setting without a search (``detect``'s default before ``auto``; the paper's best on
+#: MNIST at rho 0.2): where candidates tie, it is preferred.
+DEFAULT_CANDIDATE = Candidate("blurry", (("gamma", 0.4),))
+
+
+def rung_epochs(epochs: int) -> int:
+    """r = ceil(E / 2): how long every candidate trains before the halving."""
+    return max(1, math.ceil(epochs / 2))
+
+
+def _delays(epochs: int) -> tuple[int, ...]:
+    """Warm-up lengths of 20% and 40% of E that leave a rung-1 epoch with the loss in use."""
+    r = rung_epochs(epochs)
+    return tuple(sorted({d for f in _DELAY_FRACTIONS if 1 <= (d := round(f * epochs)) < r}))
+
+
+def candidate_grid(
+    epochs: int, *, loss: str | None = None, fixed: dict[str, Any] | None = None
+) -> tuple[Candidate, ...]:
+    """The candidates, cross entropy first (ties go to the earlier one).
+
+    Args:
+        epochs: E, the most epochs (delays are fractions of it).
+        loss: None for the full grid (``loss="auto"``); a loss of :data:`AUTO_PARAMS` for
+            that loss over its parameter's grid (``--gamma auto`` ...); for ``pz`` also over
+            the delays.
+        fixed: other hyperparameters of ``loss`` held fixed (e.g. ``detach_weight``).
+    """
+    fixed = dict(fixed or {})
+    if loss is None:
+        pz_delays = _delays(epochs) or (0,)
+        return (
+            Candidate("ce"),
+            *(Candidate("blurry", (("gamma", g),)) for g in _FULL_GAMMAS),
+            *(Candidate("gce", (("q", q),)) for q in _FULL_QS),
+            *(Candidate("pz", (("cutoff", c),), d) for c in _FULL_CUTOFFS for d in pz_delays),
+        )
+    if loss not in AUTO_PARAMS:
+        raise ValueError(
+            f"Expected a loss whose parameter can be chosen ({', '.join(AUTO_PARAMS)}), but "
+            f"got {loss!r}"
+        )
+    name, grid = AUTO_PARAMS[loss]
+    delays = (_delays(epochs) or (0,)) if loss == "pz" else (0,)
+    return tuple(
+        Candidate(loss, tuple(sorted({**fixed, name: value}.items())), d)
+        for value in grid
+        for d in delays
+    )
+
+
+def fixed_run_cost(protocol: str, n: int, epochs: int, folds: int) -> float:
+    """Sample-epochs of one fixed-setting run: N E in-sample (embed-cv: its one CNN), else
+    K models on N - N/K examples each."""
+    if protocol in ("in-sample", "embed-cv"):
+        return float(n * epochs)
+    return float(folds * (n - n / folds) * epochs)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What the search will train, and what it costs against one fixed-setting run."""
+
+    candidates: tuple[Candidate, ...]
+    epochs: int  # E
+    rung_epochs: int  # r
+    keep: int  # candidates trained on to E
+    n: int
+    num_classes: int
+    n_held: int
+    n_train: int  # examples not held out
+    n_search: int  # of them, those the candidates train on
+    protocol: str
+    folds: int
+    criterion: str
+    max_ratio: float
+    train_epochs: int  # candidate-epochs trained (warm-ups shared), both rungs
+    search_cost: float  # sample-epochs, held-out predictions included
+    fixed_cost: float  # one fixed-setting run of the protocol, E epochs
+
+    @property
+    def ratio(self) -> float:
+        """(search + final run) / one fixed run: at most ``max_ratio`` (the final run's
+        epochs are at most E, so this is an upper bound)."""
+        return (self.search_cost + self.fixed_cost) / self.fixed_cost
+
+    @property
+    def fraction(self) -> float:
+        return self.n_search / self.n_train
+
+    def lines(self) -> list[str]:
+        """The plan in words, one line each (``--dry-run``)."""
+        names = ", ".join(c.name for c in self.candidates)
+        sub = (
+            f"all {self.n_train:,}"
+            if self.n_search == self.n_train
+            else f"a stratified {self.fraction:.0%} of them ({self.n_search:,}), to fit the budget"
+        )
+        lines = [
+            f"auto: {len(self.candidates)} candidates: {names}",
+            f"auto: held out {self.n_held:,} of {self.n:,} examples (stratified on the given "
+            f"labels); candidates train on {sub} of the other {self.n_train:,}",
+            f"auto: rung 1 trains every candidate {self.rung_epochs} epoch(s) (cross "
+            f"entropy's run is the shared warm-up), then the best {self.keep} by the "
+            f"criterion go on to {self.epochs}: {self.train_epochs} candidate-epochs",
+            f"auto: search {self.search_cost:,.0f} sample-epochs + final run <= "
+            f"{self.fixed_cost:,.0f} ({self.protocol}) = {self.ratio:.2f}x one fixed run "
+            f"(budget {self.max_ratio}x)",
+        ]
+        if self.ratio > self.max_ratio + 1e-9:
+            lines.append(
+                f"auto: over budget: the search trains on at least {self.n_search:,} examples "
+                "(fewer would not rank the candidates); the data set is too small for the "
+                "budget to matter"
+            )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["candidates"] = [c.name for c in self.candidates]
+        d["ratio"] = self.ratio
+        return d
+
+
+def _candidate_epochs(c: Candidate, r: int) -> int:
+    """Epochs candidate ``c`` trains in rung 1 itself: its warm-up is cross entropy's."""
+    return r if c.loss == "ce" else r - min(c.delay, r)
+
+
+def _min_search(num_classes: int, n_train: int) -> int:
+    return min(n_train, max(200, 10 * num_classes))
+
+
+def plan_search(
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    protocol: str,
+    folds: int = 5,
+    loss: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    criterion: str = "holdout-acc",
+    holdout: float = 0.1,
+    max_ratio: float = MAX_RATIO,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> SearchPlan:
+    """Plan the search on these given labels (no training): candidates, rungs, cost.
+
+    Raises:
+        ValueError: a held-out split with fewer than :data:`MIN_HELD` examples or one class
+            (the data set is too small to choose settings on: pass them explicitly), or
+            ``max_ratio`` <= 1.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    if criterion not in CRITERIA:
+        raise ValueError(f"Expected `criterion` to be one of {CRITERIA}, but got {criterion!r}")
+    if not (isinstance(max_ratio, (int, float)) and max_ratio > 1.0):
+        raise ValueError(f"Expected `max_ratio` to be a number > 1, but got {max_ratio!r}")
+    n = int(y.shape[0])
+    k = int(num_classes if num_classes is not None else (y.max() + 1 if n else 0))
+    train_idx, held_idx = _split(y, holdout, seed)
+    n_held, n_train = int(held_idx.size), int(train_idx.size)
+    cands = candidate_grid(epochs, loss=loss, fixed=fixed)
+    r = rung_epochs(epochs)
+    keep = min(len(cands), math.ceil(len(cands) / 3)) if epochs > r else len(cands)
+    scored = sum(_candidate_epochs(c, r) for c in cands) + keep * (epochs - r)
+    # Without a cross-entropy candidate, the delays' warm-up is a run of its own (unscored).
+    longest = max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
+    train_epochs = scored + (longest if cands[0].loss != "ce" else 0)
+    predictions = len(cands) + (keep if epochs > r else 0)  # cl-cleaned's held-out passes
+    eval_cost = EVAL_COST * n_held * (scored + predictions)
+    fixed_cost = fixed_run_cost(protocol, n, epochs, folds)
+    allowed = (max_ratio - 1.0) * fixed_cost - eval_cost
+    fraction = min(1.0, max(0.0, allowed / (n_train * train_epochs)))
+    n_search = max(round(fraction * n_train), _min_search(k, n_train))
+    return SearchPlan(
+        candidates=cands,
+        epochs=epochs,
+        rung_epochs=r,
+        keep=keep,
+        n=n,
+        num_classes=k,
+        n_held=n_held,
+        n_train=n_train,
+        n_search=min(n_search, n_train),
+        protocol=protocol,
+        folds=folds,
+        criterion=criterion,
+        max_ratio=float(max_ratio),
+        train_epochs=train_epochs,
+        search_cost=min(n_search, n_train) * train_epochs + eval_cost,
+        fixed_cost=fixed_cost,
+    )
+
+
+def _split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified held-out split of the given labels, with the size checks."""
+    n = int(y.shape[0])
+    train_idx, held_idx = holdout_split(torch.from_numpy(y), holdout, seed)
+    train_idx, held_idx = train_idx.numpy(), held_idx.numpy()
+    held_classes = np.unique(y[held_idx]).size
+    if held_idx.size < MIN_HELD or held_classes < 2:
+        raise TooSmallError(
+            f"Expected a data set large enough to hold out a validation split for choosing "
+            f"settings (holdout {holdout} of {n} examples: at least {MIN_HELD} examples of 2 "
+            f"or more classes), but it holds out {held_idx.size} of {held_classes} class(es); "
+            "give the loss and its parameters explicitly (e.g. --loss blurry --gamma 0.4) or "
+            "a larger --holdout"
+        )
+    return train_idx, held_idx
+
+
+# ----- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One candidate's search record."""
+
+    candidate: Candidate
+    status: str  # "chosen", "kept" (trained to E), "pruned" (after rung 1), or a failure
+    epochs_trained: int  # epochs of its curve (warm-up included)
+    curve: tuple[float, ...]  # held-out accuracy vs the given labels, after each epoch
+    holdout_acc: float | None  # best over the epochs with its loss in use
+    best_epoch: int | None  # 1-based
+    cl_cleaned: float | None  # criterion cl-cleaned after its last rung
+    reason: str = ""  # why it failed, for a failure
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("chosen", "kept", "pruned")
+
+    def value(self, criterion: str) -> float | None:
+        return self.holdout_acc if criterion == "holdout-acc" else self.cl_cleaned
+
+    def row(self) -> dict[str, Any]:
+        """One row of ``auto.csv``."""
+        params = self.candidate.loss_params()
+        return {
+            "candidate": self.candidate.name,
+            "loss": self.candidate.loss,
+            "gamma": params.get("gamma"),
+            "cutoff": params.get("cutoff"),
+            "q": params.get("q"),
+            "delay": self.candidate.delay,
+            "status": self.status,
+            "epochs_trained": self.epochs_trained,
+            "holdout_acc": self.holdout_acc,
+            "best_epoch": self.best_epoch,
+            "cl_cleaned": self.cl_cleaned,
+            "holdout_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.curve),
+            "reason": self.reason,
+        }
+
+
+#: Columns of ``auto.csv``, in order.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "candidate", "loss", "gamma", "cutoff", "q", "delay", "status", "epochs_trained",
+    "holdout_acc", "best_epoch", "cl_cleaned", "holdout_acc_by_epoch", "reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select_settings` returns: the choice, why, and every candidate's record."""
+
+    plan: SearchPlan | None  # None for a fallback (no search)
+    criterion: str
+    results: tuple[CandidateResult, ...]
+    chosen: Candidate
+    chosen_epochs: int
+    why: str
+    seconds: float
+    sample_epochs: float  # measured: examples x epochs trained, held-out passes at 1/3
+
+    def settings(self) -> dict[str, Any]:
+        """The chosen run settings: ``loss``, its parameters, ``delay`` and ``epochs``."""
+        return {**self.chosen.settings(), "epochs": self.chosen_epochs}
+
+    def table(self) -> list[dict[str, Any]]:
+        return [r.row() for r in self.results]
+
+    @classmethod
+    def fallback(cls, reason: str, *, epochs: int, criterion: str) -> Selection:
+        """No search (a data set too small to hold out a validation split): the setting one
+        would use without a search, :data:`DEFAULT_CANDIDATE`, for ``epochs``; ``why`` says
+        so."""
+        return cls(
+            plan=None,
+            criterion=criterion,
+            results=(),
+            chosen=DEFAULT_CANDIDATE,
+            chosen_epochs=epochs,
+            why=f"no search, the default setting {DEFAULT_CANDIDATE.name} for {epochs} "
+            f"epochs: {reason}",
+            seconds=0.0,
+            sample_epochs=0.0,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """config.json's ``auto``: plan, criterion, choice, why, cost, the candidates."""
+        plan = self.plan
+        return {
+            "criterion": self.criterion,
+            "chosen": self.chosen.name,
+            "settings": self.settings(),
+            "why": self.why,
+            "seconds": self.seconds,
+            "sample_epochs": self.sample_epochs,
+            "ratio_measured": None
+            if plan is None
+            else (self.sample_epochs + plan.fixed_cost) / plan.fixed_cost,
+            "plan": None if plan is None else plan.to_dict(),
+            "candidates": self.table(),
+        }
+
+
+# ----- the search --------------------------------------------------------------------------
+
+#: How a candidate is trained (replaceable in tests): ``train``'s signature.
+Trainer = Callable[..., TrainResult]
+
+
+def select_settings(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    train_config: TrainConfig,
+    protocol: str = "cv",
+    folds: int = 5,
+    loss: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    criterion: str = "holdout-acc",
+    holdout: float = 0.1,
+    max_ratio: float = MAX_RATIO,
+    num_classes: int | None = None,
+    quiet: bool = False,
+    trainer: Trainer = train,
+) -> Selection:
+    """Choose the loss, its parameter, the delay and the epochs from these labels alone.
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, C)`` training images, values 0..255.
+        labels: ``(N,)`` the *given* labels (the only labels there are: no clean labels,
+            corruption mask or test split are taken).
+        train_config: the base training settings; ``epochs`` is E, the most; its loss,
+            loss parameters, delay and early stopping are replaced per candidate.
+        protocol, folds: the protocol of the final run, for the budget (see
+            :func:`fixed_run_cost`).
+        loss: None to choose among all losses (:func:`candidate_grid`); a loss of
+            :data:`AUTO_PARAMS` to choose its parameter.
+        fixed: with ``loss``, its other hyperparameters, held fixed.
+        criterion: one of :data:`CRITERIA` (both are computed and recorded).
+        holdout: the held-out fraction, stratified on ``labels``.
+        max_ratio: budget of search + final run, in fixed-setting runs of ``protocol``.
+        num_classes: K (default ``labels.max() + 1``).
+        quiet: no progress lines.
+        trainer: the training function (``robustloss.train.train``).
+
+    Returns:
+        The :class:`Selection`. Same inputs and seed, same machine: the same choice.
+
+    Raises:
+        ValueError: bad ``criterion``, a data set too small to hold out a validation split
+            (:func:`plan_search`), or every candidate failed (the message lists why).
+    """
+    start = time.perf_counter()
+    y = np.asarray(labels, dtype=np.int64)
+    if y.ndim != 1 or y.shape[0] != len(images):
+        raise ValueError(
+            f"Expected (N,) labels for the N={len(images)} images, but got shape {y.shape}"
+        )
+    k = int(num_classes if num_classes is not None else y.max() + 1)
+    seed = train_config.seed
+    plan = plan_search(
+        y, epochs=train_config.epochs, protocol=protocol, folds=folds, loss=loss, fixed=fixed,
+        criterion=criterion, holdout=holdout, max_ratio=max_ratio, num_classes=k, seed=seed,
+    )  # fmt: skip
+    train_idx, held_idx = _split(y, holdout, seed)
+    search_idx = _subsample(train_idx, y, plan.n_search, seed)
+    search = _Search(
+        base=dataclasses.replace(
+            train_config, early_stop=False, test_every=1, record_margins=False
+        ),
+        x=images[search_idx], y=y[search_idx], x_held=images[held_idx], y_held=y[held_idx],
+        k=k, quiet=quiet, trainer=trainer,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="robustloss-auto-") as tmp:
+        search.workdir = Path(tmp)
+        results = search.run(plan)
+    return _decide(plan, results, search.sample_epochs, time.perf_counter() - start)
+
+
+def _subsample(train_idx: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` of ``train_idx``, stratified on ``y`` (sorted); all of them when size fits."""
+    if size >= train_idx.size:
+        return train_idx
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), SEARCH_SUBSET_STREAM]))
+    picked = []
+    fraction = size / train_idx.size
+    for c in np.unique(y[train_idx]):
+        members = train_idx[y[train_idx] == c]
+        take = max(1, round(fraction * members.size))
+        picked.append(rng.permutation(members)[:take])
+    return np.sort(np.concatenate(picked))
+
+
+@dataclass
+class _Search:
+    """The candidates' training on one split; checkpoints in ``workdir``."""
+
+    base: TrainConfig
+    x: np.ndarray
+    y: np.ndarray
+    x_held: np.ndarray
+    y_held: np.ndarray
+    k: int
+    quiet: bool
+    trainer: Trainer
+    workdir: Path | None = None
+    sample_epochs: float = 0.0
+    # Each candidate's held-out probabilities after its latest rung (cl-cleaned's input).
+    probs: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def run(self, plan: SearchPlan) -> list[CandidateResult]:
+        r, e = plan.rung_epochs, plan.epochs
+        warmup = self._warmup(plan.candidates, r)
+        results = [self._rung1(i, c, r, warmup) for i, c in enumerate(plan.candidates)]
+        self._drop_checkpoints(warmup, keep=r if plan.candidates[0].loss == "ce" else None)
+        results = self._score_cleaned(results, range(len(results)))
+        if e <= r:  # no halving: every candidate has trained its E epochs
+            return [dataclasses.replace(res, status="kept") if res.ok else res for res in results]
+        ok = [i for i, res in enumerate(results) if res.ok]
+        kept = sorted(_ranked_indices(results, ok, plan.criterion)[: plan.keep])
+        for i in kept:
+            results[i] = self._rung2(i, results[i], e)
+        return self._score_cleaned(results, [i for i in kept if results[i].ok])
+
+    def _config(self, c: Candidate, epochs: int) -> TrainConfig:
+        return dataclasses.replace(
+            self.base, loss=c.loss, loss_params=c.loss_params(), delay=c.delay, epochs=epochs
+        )
+
+    def _dir(self, i: int | str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / (f"candidate-{i:02d}" if isinstance(i, int) else i)
+
+    def _warmup(self, cands: Sequence[Candidate], r: int) -> Path | None:
+        """Where the cross-entropy warm-up's checkpoints are: candidate 0's run when it is
+        cross entropy (trained first), else a warm-up run of the longest delay, here."""
+        longest = max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
+        if longest == 0:
+            return None
+        if cands[0].loss == "ce":
+            return self._dir(0)
+        self._log(f"cross-entropy warm-up, {longest} epoch(s)")
+        cfg = self._config(Candidate("ce"), longest)
+        self.trainer(cfg, self.x, self.y, num_classes=self.k, checkpoint_dir=self._dir("warmup"),
+                     quiet=True)  # fmt: skip
+        self.sample_epochs += longest * self.x.shape[0]
+        return self._dir("warmup")
+
+    def _rung1(self, i: int, c: Candidate, r: int, warmup: Path | None) -> CandidateResult:
+        resume = None
+        if c.loss != "ce" and c.delay > 0 and warmup is not None:
+            resume = checkpoint_path(warmup, min(c.delay, r))
+        self._log(f"rung 1: {c.name}, {r} epoch(s)")
+        out = self._train(i, c, r, resume=resume, save=True)
+        if i > 0 or c.loss != "ce":  # candidate 0's checkpoints may be the warm-up's
+            self._drop_checkpoints(self._dir(i), keep=r)
+        return out
+
+    def _rung2(self, i: int, res: CandidateResult, e: int) -> CandidateResult:
+        c = res.candidate
+        self._log(f"rung 2: {c.name}, on to {e} epochs")
+        resume = checkpoint_path(self._dir(i), res.epochs_trained)
+        out = self._train(i, c, e, resume=resume, save=False)
+        return dataclasses.replace(out, status="kept") if out.ok else out
+
+    def _drop_checkpoints(self, folder: Path | None, *, keep: int | None) -> None:
+        """Delete a run's checkpoints but the one after ``keep`` epochs (rung 2 resumes it)."""
+        if folder is None or not folder.is_dir():
+            return
+        wanted = None if keep is None else checkpoint_path(folder, keep).name
+        for path in folder.glob("epoch-*.pt"):
+            if path.name != wanted:
+                path.unlink()
+
+    def _train(
+        self, i: int, c: Candidate, epochs: int, *, resume: Path | None, save: bool
+    ) -> CandidateResult:
+        cfg = self._config(c, epochs)
+        try:
+            result = self.trainer(
+                cfg, self.x, self.y, test_images=self.x_held, test_labels=self.y_held,
+                num_classes=self.k, checkpoint_dir=self._dir(i) if save else None,
+                resume_from=resume, quiet=True,
+            )  # fmt: skip
+        except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
+            return _failed(c, "failed", f"training raised {type(exc).__name__}: {exc}")
+        history = result.history
+        done_before = 0 if resume is None else int(resume.stem.split("-")[1])
+        new_epochs = len(history) - done_before
+        self.sample_epochs += new_epochs * (self.x.shape[0] + EVAL_COST * self.x_held.shape[0])
+        bad = [h["epoch"] for h in history if not math.isfinite(float(h["train_loss"]))]
+        if bad:
+            return _failed(c, "diverged", f"training loss not finite at epoch {bad[0]}")
+        probs = predict_proba(result.model, self.x_held)
+        self.sample_epochs += EVAL_COST * self.x_held.shape[0]
+        if not np.all(np.isfinite(probs)):
+            return _failed(c, "diverged", "held-out probabilities not finite")
+        collapse = _collapsed(probs, self.y_held, self.k)
+        if collapse:
+            return _failed(c, "collapsed", collapse)
+        self.probs[i] = probs
+        curve = tuple(float(h["test_acc"]) for h in history)
+        first = min(c.delay, len(curve) - 1) if c.loss != "ce" else 0  # warm-up: not counted
+        best = first + int(np.argmax(curve[first:]))  # ties: the earlier (shorter) epoch
+        return CandidateResult(
+            candidate=c,
+            status="pruned",
+            epochs_trained=len(history),
+            curve=curve,
+            holdout_acc=curve[best],
+            best_epoch=best + 1,
+            cl_cleaned=None,
+        )
+
+    def _score_cleaned(self, results: list[CandidateResult], indices) -> list[CandidateResult]:
+        """Criterion cl-cleaned for the ok candidates among ``indices``: their accuracy on
+        the held-out examples not flagged by Confident Learning for most of them."""
+        idx = [i for i in indices if results[i].ok and i in self.probs]
+        if not idx:
+            return results
+        votes = np.zeros(self.y_held.shape[0], dtype=np.int64)
+        for i in idx:
+            votes[find_label_errors(self.y_held, self.probs[i])] += 1
+        clean = votes * 2 <= len(idx)  # flagged by at most half of them: kept
+        out = list(results)
+        for i in idx:
+            pred = self.probs[i].argmax(axis=1)
+            value = float(np.mean(pred[clean] == self.y_held[clean])) if clean.any() else None
+            out[i] = dataclasses.replace(results[i], cl_cleaned=value)
+        return out
+
+    def _log(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[robustloss] auto {message}", file=sys.stderr, flush=True)
+
+
+def _failed(c: Candidate, status: str, reason: str) -> CandidateResult:
+    return CandidateResult(c, status, 0, (), None, None, None, reason)
+
+
+def _collapsed(probs: np.ndarray, y_held: np.ndarray, k: int) -> str:
+    """Why the predictions collapsed to one class, or "" when they did not."""
+    pred = probs.argmax(axis=1)
+    counts = np.bincount(pred, minlength=k)
+    top = int(counts.argmax())
+    share = counts[top] / pred.size
+    given_share = np.bincount(y_held, minlength=k).max() / y_held.size
+    if share > _COLLAPSE_SHARE and given_share <= _SPREAD_SHARE:
+        return (
+            f"predicts class {top} for {share:.0%} of the held-out examples (the most "
+            f"frequent given label holds {given_share:.0%})"
+        )
+    return ""
+
+
+def _value(res: CandidateResult, criterion: str) -> float:
+    """The criterion's value; cl-cleaned falls back to held-out accuracy where undefined."""
+    v = res.value(criterion)
+    if v is None:
+        v = res.holdout_acc
+    return -math.inf if v is None else float(v)
+
+
+def _ranked_indices(results: Sequence[CandidateResult], idx: Sequence[int], criterion: str):
+    """``idx`` best first by ``criterion``; a tie goes to :data:`DEFAULT_CANDIDATE` (the
+    setting one would use without a search), then to the earlier in the grid."""
+    return sorted(
+        idx,
+        key=lambda i: (
+            -_value(results[i], criterion),
+            results[i].candidate != DEFAULT_CANDIDATE,
+            i,
+        ),
+    )
+
+
+def _decide(
+    plan: SearchPlan, results: list[CandidateResult], sample_epochs: float, seconds: float
+) -> Selection:
+    finalists = [i for i, res in enumerate(results) if res.status == "kept"]
+    if not finalists:
+        reasons = "; ".join(f"{r.candidate.name}: {r.status} ({r.reason})" for r in results)
+        raise ValueError(
+            f"Expected at least one candidate to train, but every one failed: {reasons}"
+        )
+    order = _ranked_indices(results, finalists, plan.criterion)
+    best = results[order[0]]
+    value = _value(best, plan.criterion)
+    runner = (
+        f"; runner-up {results[order[1]].candidate.name} at "
+        f"{_value(results[order[1]], plan.criterion):.4f}"
+        if len(order) > 1
+        else ""
+    )
+    failed = sum(not r.ok for r in results)
+    why = (
+        f"{best.candidate.name}, {best.best_epoch} epochs: the highest {plan.criterion} "
+        f"({value:.4f}) of the {len(finalists)} candidate(s) trained to {plan.epochs} epochs"
+        f"{runner}; {len(results)} candidates, halved after {plan.rung_epochs} epoch(s)"
+        + (f", {failed} failed (skipped)" if failed else "")
+        + f"; epochs: where its held-out accuracy peaked ({best.holdout_acc:.4f})"
+    )
+    results = list(results)
+    results[order[0]] = dataclasses.replace(best, status="chosen")
+    return Selection(
+        plan=plan,
+        criterion=plan.criterion,
+        results=tuple(results),
+        chosen=best.candidate,
+        chosen_epochs=int(best.best_epoch),
+        why=why,
+        seconds=seconds,
+        sample_epochs=sample_epochs,
+    )

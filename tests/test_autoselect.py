@@ -1,0 +1,382 @@
+"""Settings chosen without ground truth (robustloss.experiments.autoselect, ``--loss auto``):
+the grid, the plan and its budget, the search on tiny synthetic data, what it can see, and
+what it does with candidates that fail."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import inspect
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustloss.experiments import autoselect, pipeline
+from robustloss.experiments.autoselect import (
+    DEFAULT_CANDIDATE,
+    Candidate,
+    candidate_grid,
+    fixed_run_cost,
+    plan_search,
+    select_settings,
+)
+from robustloss.experiments.config import RunConfig, config_hash
+from robustloss.experiments.pipeline import plan_lines, run_experiment
+from robustloss.train import TrainConfig, train
+from synthetic import synthetic_images
+
+
+def noisy_toy(n: int = 300, seed: int = 0, rate: float = 0.2):
+    images, labels = synthetic_images(n, seed)
+    rng = np.random.default_rng(seed)
+    flip = rng.random(n) < rate
+    noisy = labels.copy()
+    noisy[flip] = (labels[flip] + 1) % 3
+    return images, noisy, flip
+
+
+def tiny_train_config(**kw) -> TrainConfig:
+    base = dict(model="tiny", epochs=4, batch_size=32, lr=1e-2, threads=1, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def tiny_run(**kw) -> dict:
+    base = {"model": "tiny", "epochs": 4, "batch_size": 32, "lr": 1e-2, "threads": 1,
+            "device": "cpu", "noise": 0.2, "loss": "auto"}  # fmt: skip
+    return {**base, **kw}
+
+
+# ----- the grid and the plan ---------------------------------------------------------------
+
+
+def test_full_grid_at_ten_epochs():
+    names = [c.name for c in candidate_grid(10)]
+    assert names == [
+        "ce",
+        "blurry gamma=0.2",
+        "blurry gamma=0.3",
+        "blurry gamma=0.4",
+        "blurry gamma=0.6",
+        "gce q=0.7",
+        "pz cutoff=0.05 d=2",
+        "pz cutoff=0.05 d=4",
+        "pz cutoff=0.1 d=2",
+        "pz cutoff=0.1 d=4",
+    ]
+    assert DEFAULT_CANDIDATE in candidate_grid(10)
+
+
+def test_one_parameter_grids_keep_the_fixed_ones():
+    blurry = candidate_grid(10, loss="blurry", fixed={"detach_weight": False})
+    assert [c.loss_params() for c in blurry] == [
+        {"detach_weight": False, "gamma": g} for g in (0.2, 0.3, 0.4, 0.6)
+    ]
+    pz = candidate_grid(10, loss="pz")
+    assert {(c.loss_params()["cutoff"], c.delay) for c in pz} == {
+        (c, d) for c in (0.05, 0.1, 0.2) for d in (2, 4)
+    }
+    with pytest.raises(ValueError, match="parameter can be chosen"):
+        candidate_grid(10, loss="mae")
+
+
+def test_delays_leave_a_rung_one_epoch_with_the_loss_in_use():
+    for epochs in range(1, 21):
+        r = autoselect.rung_epochs(epochs)
+        for c in candidate_grid(epochs):
+            assert c.delay < r or c.delay == 0
+
+
+def test_a_five_fold_run_fits_the_budget_whole():
+    labels = np.arange(60_000) % 10
+    plan = plan_search(labels, epochs=10, protocol="cv", folds=5)
+    assert plan.n_search == plan.n_train == 54_000 and plan.n_held == 6_000
+    assert plan.ratio <= 2.5
+    # Rung 1: ce 5 + 4 blurry x 5 + gce 5 + pz: 2 x (5-2) + 2 x (5-4); rung 2: 4 x 5.
+    assert plan.keep == 4 and plan.train_epochs == 5 + 20 + 5 + 6 + 2 + 20
+
+
+def test_an_in_sample_run_searches_on_a_part_sized_to_the_budget():
+    labels = np.arange(60_000) % 10
+    plan = plan_search(labels, epochs=10, protocol="in-sample")
+    assert plan.n_search < plan.n_train
+    assert plan.ratio == pytest.approx(2.5, abs=0.01)
+    assert any("stratified" in line for line in plan.lines())
+
+
+def test_fixed_run_cost_per_protocol():
+    assert fixed_run_cost("in-sample", 1000, 10, 5) == 10_000
+    assert fixed_run_cost("embed-cv", 1000, 10, 5) == 10_000
+    assert fixed_run_cost("cv", 1000, 10, 5) == 40_000
+
+
+def test_a_data_set_too_small_to_hold_out_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"holds out \d+ of .*give the loss"):
+        plan_search(np.arange(60) % 3, epochs=4, protocol="cv")
+
+
+def test_a_class_with_one_example_stays_in_training():
+    labels = np.concatenate([np.arange(390) % 3, [3]])  # class 3: one example
+    plan = plan_search(labels, epochs=4, protocol="cv", num_classes=4)
+    assert plan.n_held == 39 and plan.n_train == 352  # 13 of each class of 130; not class 3
+    train_idx, held_idx = autoselect._split(labels, 0.1, 0)
+    assert 390 in train_idx and 390 not in held_idx
+
+
+# ----- the search --------------------------------------------------------------------------
+
+
+def test_the_search_chooses_deterministically_and_records_every_candidate():
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    a = select_settings(images, labels, train_config=cfg, quiet=True)
+    b = select_settings(images, labels, train_config=cfg, quiet=True)
+    assert a.table() == b.table() and a.settings() == b.settings()
+    statuses = [r["status"] for r in a.table()]
+    assert statuses.count("chosen") == 1
+    assert statuses.count("chosen") + statuses.count("kept") == a.plan.keep
+    assert a.sample_epochs == pytest.approx(a.plan.search_cost)
+    chosen = next(r for r in a.results if r.status == "chosen")
+    assert a.settings()["epochs"] == chosen.best_epoch
+    assert len(chosen.curve) == 4  # trained on to E
+    assert chosen.holdout_acc == max(chosen.curve[chosen.candidate.delay :])
+    assert "highest holdout-acc" in a.why
+
+
+def test_rung_two_resumes_exactly_where_rung_one_stopped():
+    """A kept candidate's curve is the one training it alone for E epochs gives."""
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    sel = select_settings(images, labels, train_config=cfg, quiet=True)
+    kept = next(r for r in sel.results if r.status in ("kept", "chosen"))
+    train_idx, held_idx = autoselect._split(labels, 0.1, cfg.seed)
+    c = kept.candidate
+    alone = train(
+        tiny_train_config(loss=c.loss, loss_params=c.loss_params(), delay=c.delay, test_every=1),
+        images[train_idx], labels[train_idx], test_images=images[held_idx],
+        test_labels=labels[held_idx], num_classes=3, quiet=True,
+    )  # fmt: skip
+    assert tuple(h["test_acc"] for h in alone.history) == kept.curve
+
+
+def test_the_search_takes_no_truth():
+    """Its only arrays are the images and the labels trained on; the module imports
+    nothing that holds a corruption (noise) or a run's records."""
+    params = inspect.signature(select_settings).parameters
+    assert list(params)[:2] == ["images", "labels"]
+    assert not {"true_labels", "corrupted", "truth", "test", "mask"} & set(params)
+    tree = ast.parse(Path(autoselect.__file__).read_text())
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    } | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+         for alias in node.names}  # fmt: skip
+    assert not any(m and (m.startswith("robustloss.noise") or "records" in m) for m in imported)
+
+
+def test_the_pipeline_gives_the_search_the_noisy_labels_and_nothing_else(tmp_path, monkeypatch):
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=images, labels=labels)
+    seen = {}
+    real = pipeline.select_settings
+
+    def spy(*args, **kwargs):
+        seen["args"], seen["kwargs"] = args, kwargs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "select_settings", spy)
+    out = tmp_path / "run"
+    run_experiment(tiny_run(data=str(npz), dataset=None), out, quiet=True)
+    corruption = json.loads((out / "corruption.json").read_text())
+    given_images, given_labels = seen["args"]
+    expected = labels.copy()
+    expected[corruption["indices"]] = corruption["noisy_labels"]
+    np.testing.assert_array_equal(given_labels, expected)  # the noisy labels, not the true
+    np.testing.assert_array_equal(given_images, images)
+    arrays = [v for v in seen["kwargs"].values() if isinstance(v, np.ndarray)]
+    assert arrays == []  # nothing else array-like: no mask, no true labels, no test split
+
+
+def test_same_given_labels_same_choice_whatever_the_truth():
+    images, labels, flip = noisy_toy()
+    cfg = tiny_train_config()
+    a = select_settings(images, labels, train_config=cfg, quiet=True)
+    # Another truth with the same given labels cannot change anything: it is not an input.
+    b = select_settings(images.copy(), labels.copy(), train_config=cfg, quiet=True)
+    assert a.table() == b.table()
+    assert flip.any()
+
+
+def _trainer_failing(name: str, how: str):
+    def trainer(cfg, *args, **kwargs):
+        candidate = Candidate(cfg.loss, tuple(sorted(cfg.loss_params.items())), cfg.delay)
+        if candidate.name != name:
+            return train(cfg, *args, **kwargs)
+        if how == "raise":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        result = train(cfg, *args, **kwargs)
+        if how == "nan":
+            result.history[-1]["train_loss"] = math.nan
+        else:  # collapse: a model that always predicts class 0
+            model = result.model
+            with np.errstate(all="ignore"):
+                for p in model.parameters():
+                    p.data.zero_()
+            last = list(model.parameters())[-1]  # the final layer's bias
+            last.data[0] = 10.0
+        return result
+
+    return trainer
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "reason"),
+    [
+        ("nan", "diverged", "not finite"),
+        ("collapse", "collapsed", "predicts class 0"),
+        ("raise", "failed", "RuntimeError"),
+    ],
+)
+def test_a_failing_candidate_is_recorded_and_skipped(how, status, reason):
+    images, labels, _ = noisy_toy()
+    sel = select_settings(
+        images, labels, train_config=tiny_train_config(), quiet=True,
+        trainer=_trainer_failing("blurry gamma=0.4", how),
+    )  # fmt: skip
+    row = next(r for r in sel.table() if r["candidate"] == "blurry gamma=0.4")
+    assert row["status"] == status and reason in row["reason"]
+    assert sel.chosen.name != "blurry gamma=0.4"
+    assert "failed (skipped)" in sel.why
+
+
+def test_every_candidate_failing_is_an_error_listing_why():
+    images, labels, _ = noisy_toy()
+
+    def trainer(cfg, *args, **kwargs):
+        raise RuntimeError("simulated")
+
+    with pytest.raises(ValueError, match="every one failed: ce: failed"):
+        select_settings(
+            images, labels, train_config=tiny_train_config(epochs=2), quiet=True, trainer=trainer
+        )
+
+
+def test_cl_cleaned_is_computed_for_every_scored_candidate():
+    images, labels, _ = noisy_toy()
+    sel = select_settings(
+        images, labels, train_config=tiny_train_config(), criterion="cl-cleaned", quiet=True
+    )
+    assert all(r.cl_cleaned is not None for r in sel.results if r.ok)
+    assert sel.criterion == "cl-cleaned" and "highest cl-cleaned" in sel.why
+
+
+def test_ties_go_to_the_default_setting():
+    results = [
+        autoselect.CandidateResult(c, "kept", 2, (0.8, 0.8), 0.8, 1, None)
+        for c in candidate_grid(4)
+    ]
+    order = autoselect._ranked_indices(results, range(len(results)), "holdout-acc")
+    assert results[order[0]].candidate == DEFAULT_CANDIDATE
+
+
+# ----- RunConfig, the run folder and the CLI -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"loss": "auto", "gamma": 0.4}, "auto chooses the loss and its parameters"),
+        ({"loss": "auto", "delay": 2}, "auto chooses the delay"),
+        ({"loss": "ce", "gamma": "auto"}, "does not belong to loss 'ce'"),
+        ({"loss": "sce", "alpha": "auto"}, "'auto' for one parameter"),
+        ({"loss": "pz", "cutoff": "auto", "delay": 2}, "chooses pz's delay"),
+        ({"loss": "auto", "early_stop": True}, "held-out split of its own"),
+        ({"loss": "auto", "auto_criterion": "oracle"}, "auto_criterion"),
+        ({"loss": "auto", "dataset": None, "features": "f.npy", "labels": "l.npy"},
+         "trains candidate CNNs on images"),
+    ],
+)  # fmt: skip
+def test_auto_settings_that_make_no_sense_are_refused(settings, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig.from_dict(settings)
+
+
+def test_auto_configs_and_their_hash():
+    assert RunConfig(loss="auto").chooses_settings
+    assert RunConfig(loss="blurry", gamma="auto").auto_param() == "gamma"
+    assert not RunConfig(loss="blurry", gamma=0.4).chooses_settings
+    # The new field at its default leaves older configs' hashes (sweep databases) as they
+    # were: these are the hashes before auto_criterion existed.
+    assert config_hash(RunConfig()) == (
+        "e1be9420f14133ff6ce31bbfbfc840310a0dff83746184e84b263960f1e17f0f"
+    )
+    assert config_hash(RunConfig(loss="blurry", gamma=0.4, protocol="cv", seed=2)) == (
+        "d5fd7d74985d6846162f253d166bdf41947c5a5fc824e341374cec855abb5f2d"
+    )
+    assert config_hash(RunConfig(loss="auto")) != config_hash(
+        RunConfig(loss="auto", auto_criterion="cl-cleaned")
+    )
+    chosen = RunConfig(loss="blurry", gamma="auto", detach_weight=False).with_chosen(
+        {"loss": "blurry", "gamma": 0.3, "detach_weight": False, "delay": 0, "epochs": 7}
+    )
+    assert (chosen.gamma, chosen.detach_weight, chosen.epochs) == (0.3, False, 7)
+
+
+def test_a_run_with_loss_auto_writes_its_choice(tmp_path):
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=images, labels=labels)
+    out = tmp_path / "run"
+    summary = run_experiment(tiny_run(data=str(npz), dataset=None), out, quiet=True)
+    assert summary.config["loss"] == "auto" and summary.auto is not None
+    settings = summary.auto["settings"]
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config_used"]["loss"] == settings["loss"]
+    assert meta["config_used"]["epochs"] == settings["epochs"]
+    assert meta["train_config"]["epochs"] == settings["epochs"]
+    assert meta["auto"]["plan"]["ratio"] <= 2.5 + 1e-9 or "over budget" in " ".join(
+        plan_lines(RunConfig.from_dict(tiny_run(data=str(npz), dataset=None)), corrupt=True)
+    )
+    with open(out / "auto.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["candidate"] for r in rows] == [c.name for c in candidate_grid(4)]
+    assert sum(r["status"] == "chosen" for r in rows) == 1
+    assert json.loads((out / "summary.json").read_text())["auto"]["why"] == summary.auto["why"]
+
+
+def test_dry_run_lines_name_the_plan_and_train_nothing(tmp_path, monkeypatch):
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=images, labels=labels)
+    monkeypatch.setattr(autoselect, "train", None)  # nothing may train
+    lines = plan_lines(RunConfig.from_dict(tiny_run(data=str(npz), dataset=None)), corrupt=True)
+    text = "\n".join(lines)
+    assert "300 examples" in text and "10 candidates" not in text  # E=4: delays d=1 only
+    assert "candidates: ce, blurry gamma=0.2" in text
+    assert "x one fixed run (budget 2.5x)" in text
+
+
+def test_cli_dry_run_and_gamma_auto(tmp_path, capsys):
+    from robustloss.cli import main
+
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=images, labels=labels)
+    tiny = ["--model", "tiny", "--epochs", "4", "--batch-size", "32", "--lr", "0.01",
+            "--threads", "1", "--device", "cpu"]  # fmt: skip
+    out = tmp_path / "never"
+    assert main(["detect", "--data", str(npz), *tiny, "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "train: protocol cv, 5 model(s), the chosen settings" in text
+    assert "auto: 8 candidates" in text and not out.exists()
+    run_out = tmp_path / "gamma"
+    argv = ["run", "--data", str(npz), *tiny, "--loss", "blurry", "--gamma", "auto",
+            "--out", str(run_out), "--json", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["gamma"] == "auto"
+    assert summary["auto"]["settings"]["loss"] == "blurry"
+    assert summary["auto"]["settings"]["gamma"] in (0.2, 0.3, 0.4, 0.6)
+    assert summary["loss_params_effective"]["gamma"] == summary["auto"]["settings"]["gamma"]
