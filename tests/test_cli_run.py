@@ -201,7 +201,11 @@ def test_detect_on_an_image_folder(tmp_path, capsys):
     summary = json.loads(captured.out)
     assert summary["command"] == "detect"
     assert summary["config"]["protocol"] == "cv"  # detect's defaults
-    assert (summary["config"]["loss"], summary["config"]["gamma"]) == ("blurry", 0.4)
+    assert summary["config"]["loss"] == "auto"
+    # 90 images hold out 9 (too few to choose on): the default setting, said and recorded.
+    assert summary["auto"]["settings"] == {"loss": "blurry", "gamma": 0.4, "delay": 0,
+                                           "epochs": 2}  # fmt: skip
+    assert "no search" in summary["auto"]["why"] and "--loss auto" in captured.err
     assert set(summary["estimated_errors_per_class"]) == {"bar", "dot", "ring"}
     with (out / "detections.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -245,10 +249,13 @@ def _help(command: str, capsys) -> str:
 
 def test_each_commands_help_shows_its_own_defaults(capsys):
     run_help = _help("run", capsys)
-    assert "loss function (default: ce)" in run_help
+    assert "--dry-run shows the plan) (default: ce)" in run_help
     assert "not recommended); default: in-sample" in run_help
     detect_help = _help("detect", capsys)
-    assert "loss function (default: blurry --gamma 0.4)" in detect_help
+    assert (
+        "(default: auto; on --features, or with a loss parameter but no --loss: blurry "
+        "--gamma 0.4)" in detect_help
+    )
     assert "not recommended); default: cv" in detect_help
     assert "(default: ce)" not in detect_help
     # The loss flags come from the loss parameter specs, with their help.
@@ -264,4 +271,14 @@ def test_detect_defaults_in_help_are_the_ones_it_uses(tmp_path):
     cfg = RunConfig.from_dict(
         run_cli.settings_from_args(parse(["detect", "--data", "x.npz"]), defaults=defaults)
     )
-    assert (cfg.loss, cfg.gamma, cfg.protocol) == ("blurry", 0.4, "cv")
+    assert (cfg.loss, cfg.gamma, cfg.protocol) == ("auto", None, "cv")
+    args = parse(["detect", "--data", "x.npz", "--gamma", "0.3"])
+    defaults = run_cli.DETECT_DEFAULTS | run_cli._detect_loss_defaults(args)
+    cfg = RunConfig.from_dict(run_cli.settings_from_args(args, defaults=defaults))
+    assert (cfg.loss, cfg.gamma) == ("blurry", 0.3)  # a parameter without --loss: Blurry's
+    args = parse(["detect", "--data", "x.npz", "--gamma", "auto"])
+    defaults = run_cli.DETECT_DEFAULTS | run_cli._detect_loss_defaults(args)
+    cfg = RunConfig.from_dict(run_cli.settings_from_args(args, defaults=defaults))
+    assert (cfg.loss, cfg.auto_param()) == ("blurry", "gamma")
+    args = parse(["detect", "--features", "f.npy", "--labels", "l.npy"])
+    assert run_cli._detect_loss_defaults(args) == {"loss": "blurry", "gamma": 0.4}

@@ -30,7 +30,8 @@ from robustloss.cli.detect_scale import (
 )
 from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY
-from robustloss.experiments.config import NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
+from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
+from robustloss.experiments.config import LOSS_CHOICES, NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
 from robustloss.experiments.pipeline import (
     PRESETS,
     RunConfig,
@@ -39,9 +40,10 @@ from robustloss.experiments.pipeline import (
     detect_features,
     detect_own_data,
     detect_pred_probs,
+    plan_lines,
     run_experiment,
 )
-from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_NAMES, LOSS_PARAM_SPECS
+from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.report.gallery import write_report
 from robustloss.report.review import write_review
@@ -60,11 +62,16 @@ _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 #: ``robustloss run``'s defaults: :class:`RunConfig`'s.
 _RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
-#: ``robustloss detect``'s defaults where ``run``'s differ: the robust loss this package is
-#: about, and out-of-sample probabilities (there is no known corruption to score against, so
-#: the safer protocol is worth its cost). An explicit ``--loss`` drops the loss defaults.
+#: ``robustloss detect``'s defaults where ``run``'s differ: settings chosen from the data
+#: (the loss, its parameter, the delay and the epochs, without ground truth:
+#: robustloss.experiments.autoselect), and out-of-sample probabilities (there is no known
+#: corruption to score against, so the safer protocol is worth its cost). An explicit
+#: ``--loss`` drops the loss defaults.
 DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv"}
-DETECT_LOSS_DEFAULTS: dict[str, Any] = {"loss": "blurry", "gamma": 0.4}
+DETECT_LOSS_DEFAULTS: dict[str, Any] = {"loss": AUTO}
+#: ``detect``'s loss where no search runs: on embeddings (heads), or when a loss parameter
+#: (``--gamma 0.3``) or ``--delay`` is given without ``--loss``.
+DETECT_FIXED_LOSS_DEFAULTS: dict[str, Any] = {"loss": "blurry", "gamma": 0.4}
 
 # Loss hyperparameters that take a number (a flag with a value; the rest are on/off).
 _VALUED_LOSS_PARAMS = tuple(n for n in CONFIG_LOSS_PARAMS if LOSS_PARAM_SPECS[n].type is not bool)
@@ -81,8 +88,21 @@ def _one_of(values) -> str:
 # ----- flags -------------------------------------------------------------------------------
 
 
+def _float_or_auto(text: str) -> float | str:
+    """A number, or "auto" (the parameter chosen from the data)."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _loss_default(defaults: dict[str, Any]) -> str:
     """``ce``, or ``blurry --gamma 0.4``: the default loss with its default hyperparameters."""
+    if defaults["loss"] == AUTO:
+        fixed = _loss_default({**DETECT_FIXED_LOSS_DEFAULTS})
+        return f"auto; on --features, or with a loss parameter but no --loss: {fixed}"
     params = "".join(
         f" {_flag(n)} {defaults[n]}" for n in _VALUED_LOSS_PARAMS if defaults.get(n) is not None
     )
@@ -93,15 +113,27 @@ def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> Non
     g = p.add_argument_group("loss")
     g.add_argument(
         "--loss",
-        metavar=_one_of(LOSS_NAMES),
-        help=f"loss function (default: {_loss_default(defaults)})",
+        metavar=_one_of(LOSS_CHOICES),
+        help="loss function; auto: the loss, its parameter, the delay and the epochs chosen "
+        "from the given labels alone (a noisy held-out split; at most 2.5x one run; "
+        f"--dry-run shows the plan) (default: {_loss_default(defaults)})",
     )
+    choosable = {param for param, _ in AUTO_PARAMS.values()}
     for name in CONFIG_LOSS_PARAMS:
         spec = LOSS_PARAM_SPECS[name]
         if spec.type is bool:
             g.add_argument(_flag(name), action=argparse.BooleanOptionalAction, help=spec.help)
+        elif name in choosable:
+            g.add_argument(_flag(name), type=_float_or_auto, help=spec.help + "; or auto")
         else:
             g.add_argument(_flag(name), type=spec.type, help=spec.help)
+    g.add_argument(
+        "--auto-criterion",
+        choices=CRITERIA,
+        help="how --loss auto ranks candidates: holdout-acc (accuracy on the noisy held-out "
+        "split) or cl-cleaned (the same after removing what Confident Learning flags for "
+        f"most candidates) (default: {defaults['auto_criterion']})",
+    )
     g.add_argument(
         "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"
     )
@@ -222,6 +254,12 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="load the data, print what would be trained (with --loss auto: the search's "
+        "candidates, rungs and cost against one fixed run) and stop",
+    )
+    g.add_argument(
         "--overwrite",
         action="store_true",
         help="replace a run folder that holds another (or the same) run",
@@ -284,9 +322,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Train on your data as labelled, then rank the examples whose label is probably "
             "wrong (Confident Learning). Writes detections.csv (file paths, class names, "
             "most suspect first), a gallery, report.html and the estimated number of wrong "
-            "labels per class. Defaults here: Blurry Loss (gamma 0.4, weight detached) and "
-            "protocol cv (out-of-sample probabilities). Embeddings (--features F --labels L) "
-            "train a linear or MLP head instead (batches of 1024 at lr 1e-2); given "
+            "labels per class. Defaults here: --loss auto (the loss, its parameter, the delay "
+            "and the epochs chosen from your labels alone, on a held-out split) and protocol "
+            "cv (out-of-sample probabilities). Embeddings (--features F --labels L) "
+            "train a linear or MLP head instead (batches of 1024 at lr 1e-2, Blurry Loss "
+            "gamma 0.4); given "
             "probabilities "
             "(--pred-probs P --labels L) train nothing."
         ),
@@ -421,8 +461,16 @@ def _report(
 # ----- the commands ------------------------------------------------------------------------
 
 
+def _dry_run(cfg: RunConfig, command: str) -> int:
+    for line in plan_lines(cfg, corrupt=command == "run"):
+        print(line)
+    return 0
+
+
 def run_command(args: argparse.Namespace) -> int:
     cfg = RunConfig.from_dict(settings_from_args(args))
+    if args.dry_run:
+        return _dry_run(cfg, "run")
     summary = _in_run_folder(args, "run", cfg, lambda out, **kw: run_experiment(cfg, out, **kw))
     _report(args, summary, _print_run)
     full = cfg.subset is None and cfg.protocol != "in-sample"
@@ -432,14 +480,25 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect_loss_defaults(args: argparse.Namespace) -> dict[str, Any]:
+    """auto on images; Blurry gamma 0.4 on embeddings, or when a loss parameter or a delay
+    is given without --loss (``--gamma 0.3``, ``--gamma auto``: the Blurry Loss's)."""
+    named = any(getattr(args, k, None) is not None for k in (*CONFIG_LOSS_PARAMS, "delay"))
+    if args.features is not None or named:
+        return dict(DETECT_FIXED_LOSS_DEFAULTS)
+    return dict(DETECT_LOSS_DEFAULTS)
+
+
 def detect_command(args: argparse.Namespace) -> int:
     check_source_flags(args)
     if args.pred_probs is not None:  # trains nothing: no training defaults
         defaults: dict[str, Any] = {}
     else:
-        defaults = DETECT_DEFAULTS | (DETECT_LOSS_DEFAULTS if args.loss is None else {})
+        defaults = DETECT_DEFAULTS | (_detect_loss_defaults(args) if args.loss is None else {})
         defaults |= FEATURE_DEFAULTS if args.features is not None else {}
     cfg = RunConfig.from_dict(settings_from_args(args, defaults=defaults) | {"noise": 0.0})
+    if args.dry_run:
+        return _dry_run(cfg, "detect")
 
     def execute(out, **kw):
         if not args.report:
