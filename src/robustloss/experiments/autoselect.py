@@ -120,6 +120,7 @@ EVAL_COST = 1.0 / 3.0
 #: SeedSequence stream of the search's training subsample (the holdout split is stream 4).
 SEARCH_SUBSET_STREAM = 9
 
+
 class TooSmallError(ValueError):
     """The data set is too small to hold out a validation split to choose settings on."""
 
@@ -163,6 +164,10 @@ class Candidate:
 #: The setting without a search (``detect``'s default before ``auto``; the paper's best on
 #: MNIST at rho 0.2): where candidates tie, it is preferred.
 DEFAULT_CANDIDATE = Candidate("blurry", (("gamma", 0.4),))
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def rung_epochs(epochs: int) -> int:
@@ -254,17 +259,18 @@ class SearchPlan:
         """The plan in words, one line each (``--dry-run``)."""
         names = ", ".join(c.name for c in self.candidates)
         sub = (
-            f"all {self.n_train:,}"
+            f"the other {self.n_train:,}"
             if self.n_search == self.n_train
-            else f"a stratified {self.fraction:.0%} of them ({self.n_search:,}), to fit the budget"
+            else f"a stratified {self.fraction:.0%} ({self.n_search:,}) of the other "
+            f"{self.n_train:,}, to fit the budget"
         )
         lines = [
             f"auto: {len(self.candidates)} candidates: {names}",
             f"auto: held out {self.n_held:,} of {self.n:,} examples (stratified on the given "
-            f"labels); candidates train on {sub} of the other {self.n_train:,}",
-            f"auto: rung 1 trains every candidate {self.rung_epochs} epoch(s) (cross "
-            f"entropy's run is the shared warm-up), then the best {self.keep} by the "
-            f"criterion go on to {self.epochs}: {self.train_epochs} candidate-epochs",
+            f"labels); candidates train on {sub}",
+            f"auto: rung 1 trains every candidate {_epochs(self.rung_epochs)} (cross "
+            f"entropy's run is the shared warm-up), then the best {self.keep} by "
+            f"{self.criterion} go on to {self.epochs}: {self.train_epochs} candidate-epochs",
             f"auto: search {self.search_cost:,.0f} sample-epochs + final run <= "
             f"{self.fixed_cost:,.0f} ({self.protocol}) = {self.ratio:.2f}x one fixed run "
             f"(budget {self.max_ratio}x)",
@@ -272,8 +278,7 @@ class SearchPlan:
         if self.ratio > self.max_ratio + 1e-9:
             lines.append(
                 f"auto: over budget: the search trains on at least {self.n_search:,} examples "
-                "(fewer would not rank the candidates); the data set is too small for the "
-                "budget to matter"
+                "(fewer would not rank the candidates); at this size the budget hardly matters"
             )
         return lines
 
@@ -335,7 +340,7 @@ def plan_search(
     fixed_cost = fixed_run_cost(protocol, n, epochs, folds)
     allowed = (max_ratio - 1.0) * fixed_cost - eval_cost
     fraction = min(1.0, max(0.0, allowed / (n_train * train_epochs)))
-    n_search = max(round(fraction * n_train), _min_search(k, n_train))
+    n_search = max(math.floor(fraction * n_train), _min_search(k, n_train))
     return SearchPlan(
         candidates=cands,
         epochs=epochs,
@@ -771,9 +776,10 @@ def _decide(
     )
     failed = sum(not r.ok for r in results)
     why = (
-        f"{best.candidate.name}, {best.best_epoch} epochs: the highest {plan.criterion} "
-        f"({value:.4f}) of the {len(finalists)} candidate(s) trained to {plan.epochs} epochs"
-        f"{runner}; {len(results)} candidates, halved after {plan.rung_epochs} epoch(s)"
+        f"{best.candidate.name}, {_epochs(int(best.best_epoch))}: the highest "
+        f"{plan.criterion} ({value:.4f}) of the {len(finalists)} candidate(s) trained to "
+        f"{plan.epochs} epochs{runner}; {len(results)} candidates, halved after "
+        f"{_epochs(plan.rung_epochs)}"
         + (f", {failed} failed (skipped)" if failed else "")
         + f"; epochs: where its held-out accuracy peaked ({best.holdout_acc:.4f})"
     )
