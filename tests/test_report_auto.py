@@ -88,6 +88,8 @@ def test_auto_run_report_shows_the_choice(auto_run):
     with Image.open(figure) as img:
         assert img.format == "PNG"
     assert f"href='{AUTO_FIGURE}'" in section and "data:image/png;base64," in section
+    # The configuration says what was asked (auto) and what was trained.
+    assert "<th>asked</th><th>used</th>" in page
 
 
 def test_a_run_with_given_settings_has_no_auto_section(plain_run, monkeypatch):

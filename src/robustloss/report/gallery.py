@@ -196,6 +196,14 @@ def _overview(folder: Path, run: _Run) -> list[str]:
     return [overview_html(folder, run.rows, run.summary.to_dict(), fallback_images=fallback)]
 
 
+def _loss_used(run: _Run) -> str:
+    """The loss trained with: for ``loss="auto"``, what the search chose."""
+    auto = run.summary.auto
+    if auto:
+        return f"auto → {auto['chosen']}"
+    return str(run.summary.config.get("loss"))
+
+
 def _source(summary: RunSummary) -> Any:
     cfg = summary.config
     return cfg.get("dataset") or cfg.get("data") or cfg.get("features") or cfg.get("pred_probs")
@@ -227,7 +235,7 @@ def _draw_galleries(run: _Run, folder: Path, *, columns: int) -> dict[str, Path]
     heading = (
         f"Top {len(run.indices)} of {summary.flagged} flagged (given → suggested) — "
         f"{_source(summary)}, "
-        f"loss {cfg.get('loss')}, protocol {cfg.get('protocol')}"
+        f"loss {_loss_used(run)}, protocol {cfg.get('protocol')}"
     )
     if run.known:
         heading += "  (green: really corrupted; red: label was right)"
@@ -377,6 +385,15 @@ def _configuration(run: _Run) -> list[str]:
         f"<p>config hash <code>{html.escape(str(summary.config_hash))}</code></p>",
         _table(["setting", "value"], [[k, v] for k, v in summary.config.items()]),
     ]
+    used = run.config.get("config_used")
+    if used:  # loss="auto": what was trained, beside what was asked for
+        changed = [[k, summary.config.get(k), v] for k, v in used.items()
+                   if summary.config.get(k) != v]  # fmt: skip
+        parts += [
+            "<p>trained with the settings chosen without ground truth (see <i>Settings "
+            "chosen without ground truth</i>):</p>",
+            _table(["setting", "asked", "used"], changed),
+        ]
     if summary.loss_params_effective:
         parts.append(
             f"<p>loss hyperparameters as used (defaults filled in): "
