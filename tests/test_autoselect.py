@@ -380,3 +380,19 @@ def test_cli_dry_run_and_gamma_auto(tmp_path, capsys):
     assert summary["auto"]["settings"]["loss"] == "blurry"
     assert summary["auto"]["settings"]["gamma"] in (0.2, 0.3, 0.4, 0.6)
     assert summary["loss_params_effective"]["gamma"] == summary["auto"]["settings"]["gamma"]
+
+
+def test_sweep_specs_take_auto():
+    from robustloss.experiments.spec import load_spec, parse_spec
+
+    spec = parse_spec(
+        'dataset = "mnist"\nsubset = 600\n[sweep]\nname = "t"\nseeds = [0, 1]\n'
+        '[[group]]\nname = "auto"\nloss = "auto"\n'
+        '[[group]]\nname = "bl"\nloss = "blurry"\ngamma = "auto"\n'
+    )
+    trials = spec.trials()
+    assert {(t.loss, t.gamma) for t in trials} == {("auto", None), ("blurry", "auto")}
+    assert all(t.chooses_settings for t in trials) and len(trials) == 4
+    bundled = load_spec("auto").trials()
+    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 2  # both criteria
+    assert len(bundled) == 2 * 5 * 3 * 12
