@@ -396,3 +396,16 @@ def test_sweep_specs_take_auto():
     bundled = load_spec("auto").trials()
     assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 2  # both criteria
     assert len(bundled) == 2 * 5 * 3 * 12
+
+
+def test_one_loss_search_without_cross_entropy_trains_its_own_warm_up():
+    """--cutoff auto: only PZ candidates, whose delays start from a cross-entropy warm-up
+    the search trains itself (and counts)."""
+    images, labels, _ = noisy_toy()
+    sel = select_settings(
+        images, labels, train_config=tiny_train_config(epochs=6), loss="pz", quiet=True
+    )
+    assert {r.candidate.loss for r in sel.results} == {"pz"}
+    assert all(len(r.curve) >= 3 for r in sel.results if r.ok)  # the warm-up's epochs included
+    assert sel.sample_epochs == pytest.approx(sel.plan.search_cost)
+    assert sel.settings()["loss"] == "pz" and sel.settings()["delay"] in (1, 2)

@@ -332,11 +332,12 @@ def plan_search(
     r = rung_epochs(epochs)
     keep = min(len(cands), math.ceil(len(cands) / 3)) if epochs > r else len(cands)
     scored = sum(_candidate_epochs(c, r) for c in cands) + keep * (epochs - r)
-    # Without a cross-entropy candidate, the delays' warm-up is a run of its own (unscored).
+    # Without a cross-entropy candidate, the delays' warm-up is a run of its own.
     longest = max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
-    train_epochs = scored + (longest if cands[0].loss != "ce" else 0)
+    own_warmup = longest if cands[0].loss != "ce" else 0
+    train_epochs = scored + own_warmup
     predictions = len(cands) + (keep if epochs > r else 0)  # cl-cleaned's held-out passes
-    eval_cost = EVAL_COST * n_held * (scored + predictions)
+    eval_cost = EVAL_COST * n_held * (train_epochs + predictions)
     fixed_cost = fixed_run_cost(protocol, n, epochs, folds)
     allowed = (max_ratio - 1.0) * fixed_cost - eval_cost
     fraction = min(1.0, max(0.0, allowed / (n_train * train_epochs)))
@@ -623,9 +624,12 @@ class _Search:
             return self._dir(0)
         self._log(f"cross-entropy warm-up, {longest} epoch(s)")
         cfg = self._config(Candidate("ce"), longest)
-        self.trainer(cfg, self.x, self.y, num_classes=self.k, checkpoint_dir=self._dir("warmup"),
-                     quiet=True)  # fmt: skip
-        self.sample_epochs += longest * self.x.shape[0]
+        # Scored like a candidate's epochs: the candidates resume its history as theirs.
+        self.trainer(
+            cfg, self.x, self.y, test_images=self.x_held, test_labels=self.y_held,
+            num_classes=self.k, checkpoint_dir=self._dir("warmup"), quiet=True,
+        )  # fmt: skip
+        self.sample_epochs += longest * (self.x.shape[0] + EVAL_COST * self.x_held.shape[0])
         return self._dir("warmup")
 
     def _rung1(self, i: int, c: Candidate, r: int, warmup: Path | None) -> CandidateResult:
