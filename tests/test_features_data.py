@@ -217,3 +217,31 @@ def test_training_and_prediction_never_load_the_file_whole(tmp_path):
     mean, std = feature_stats(matrix, rows, block_rows=777)
     np.testing.assert_allclose(mean, x[rows].mean(0, dtype=np.float64), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(std, x[rows].std(0, dtype=np.float64), rtol=1e-6)
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+def test_blocks_are_copied_once(tmp_path):
+    """take() of scattered rows and the float64 stats pass allocate one block, not two."""
+    x = np.random.default_rng(0).normal(size=(4_000, 64))  # float64, 2 MB
+    rows = np.arange(0, 4_000, 2)
+    in_memory = FeatureMatrix.from_array(x)
+    got, peak = _peak(lambda: in_memory.take(rows))
+    np.testing.assert_array_equal(got, x[rows])
+    assert not np.shares_memory(got, x)
+    assert peak < 1.5 * got.nbytes  # was the span's copy, then the rows' copy
+    np.save(tmp_path / "f.npy", x)
+    on_disk = open_features(tmp_path / "f.npy")
+    np.testing.assert_array_equal(on_disk.take(rows), x[rows])
+    (mean, std), peak = _peak(lambda: feature_stats(on_disk, block_rows=4_000))
+    assert peak < 1.5 * x.nbytes  # was the block, then its float64 copy
+    np.testing.assert_allclose(mean, x.mean(0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std, x.std(0), rtol=1e-10)

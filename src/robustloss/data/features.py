@@ -157,10 +157,11 @@ class FeatureMatrix:
         if rows.size == 0:
             return np.empty((0, self.dim), dtype=self.dtype)
         lo, hi = int(rows[0]), int(rows[-1]) + 1
-        span = self.read(lo, hi)
-        if span.shape[0] == rows.size:
-            return span
-        return span[rows - lo]
+        if hi - lo == rows.size:  # contiguous: the span is the answer
+            return self.read(lo, hi)
+        if self._array is not None:  # pick from a view of the span: one copy, not two
+            return np.asarray(self._array[lo:hi], dtype=self.dtype)[rows - lo]
+        return self.read(lo, hi)[rows - lo]
 
     def __repr__(self) -> str:
         return f"FeatureMatrix({self.source}, shape={self.shape}, dtype={self.dtype})"

@@ -162,7 +162,7 @@ def feature_stats(
     total = np.zeros(matrix.dim, dtype=np.float64)
     sq = np.zeros(matrix.dim, dtype=np.float64)
     for block in _blocks(rows, block_rows or matrix.block_rows()):
-        x = matrix.take(block).astype(np.float64)  # (b, D)
+        x = matrix.take(block).astype(np.float64, copy=False)  # (b, D), a new block already
         total += x.sum(axis=0)
         sq += np.einsum("ij,ij->j", x, x)
     n = max(rows.size, 1)
