@@ -245,3 +245,34 @@ def test_blocks_are_copied_once(tmp_path):
     assert peak < 1.5 * x.nbytes  # was the block, then its float64 copy
     np.testing.assert_allclose(mean, x.mean(0), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(std, x.std(0), rtol=1e-10)
+
+
+def test_label_texts_are_indices_only_in_ascii_digits(tmp_path):
+    (tmp_path / "ints.txt").write_text(" 3\n007\n0\n")  # stripped; leading zeros are fine
+    got = load_labels(tmp_path / "ints.txt")
+    assert got.labels.tolist() == [3, 7, 0] and got.class_names == [str(k) for k in range(8)]
+    (tmp_path / "sup.txt").write_text("²\n³\n²\n")  # str.isdigit holds, int("²") fails
+    got = load_labels(tmp_path / "sup.txt")
+    assert got.class_names == ["²", "³"] and got.labels.tolist() == [0, 1, 0]
+    (tmp_path / "arabic.txt").write_text("٣\n١\n")  # int("٣") == 3: still names
+    got = load_labels(tmp_path / "arabic.txt")
+    assert got.class_names == ["١", "٣"] and got.labels.tolist() == [1, 0]
+    np.save(tmp_path / "mixed.npy", np.array(["1", "²", "1"]))
+    got = load_labels(tmp_path / "mixed.npy")
+    assert got.class_names == ["1", "²"] and got.labels.tolist() == [0, 1, 0]
+    (tmp_path / "names.txt").write_text("cat\n-1\n")  # not all integers: names
+    assert load_labels(tmp_path / "names.txt").class_names == ["-1", "cat"]
+
+
+def test_signed_integer_labels_are_refused(tmp_path):
+    (tmp_path / "neg.txt").write_text("0\n-1\n2\n")
+    with pytest.raises(DataError, match=r"neg\.txt: the labels are integers, so class indices, "
+                       r"but 1 carry a sign: lines 2 \(line 2 holds '-1'\); expected whole "
+                       r"numbers >= 0"):  # fmt: skip
+        load_labels(tmp_path / "neg.txt")
+    (tmp_path / "neg.csv").write_text("path,label\na,1\nb,0\nc,+3\n")
+    with pytest.raises(DataError, match=r"lines 4 \(line 4 holds '\+3'\)"):
+        load_labels(tmp_path / "neg.csv")
+    np.save(tmp_path / "neg.npy", np.array(["0", "1", "-2", "-1"]))
+    with pytest.raises(DataError, match=r"2 carry a sign: rows 2, 3 \(row 2 holds '-2'\)"):
+        load_labels(tmp_path / "neg.npy")

@@ -14,9 +14,14 @@ N examples, D embedding dimensions, K classes.
 - Labels ``L``: an ``.npy`` of N integer class indices (or of N strings, class names); or a
   text / CSV file of class names, one per row. A ``.csv`` whose header has a ``label``
   column (or the column named by ``column``) is read by that column; any other file is one
-  name per line. Names that are all non-negative integers are class indices; other names
-  become classes in sorted order (as an image folder's subfolders), so class k is the k-th
-  name.
+  name per line. Each label text is stripped of surrounding white space, then read by one
+  rule: when every label is written in ASCII decimal digits only (``0``, ``7``, ``007``)
+  the labels are class indices; when every label is an ASCII integer but some carry a sign
+  (``-1``, ``+3``) the labels are refused (a negative index is no class; the error names
+  the row and the text); otherwise every label is a class name, and the classes are the
+  distinct names in sorted order (as an image folder's subfolders), so class k is the k-th
+  name. Other digits are names: ``²`` or ``٣`` (``str.isdigit`` holds for both) is a class
+  called that, never the index 2 or 3.
 - Predicted probabilities ``P``: an ``.npy`` of shape (N, K), or an ``.npz`` holding
   ``pred_probs`` and optionally ``class_names`` (the name of each column). Rows must be
   finite, non-negative and sum to 1 within :data:`ROW_SUM_TOLERANCE`; they are then
@@ -33,6 +38,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,18 +264,41 @@ class LabelSet:
     source: str
 
 
+#: A signed ASCII integer (``-1``, ``+3``): in a column of indices, no class index.
+_SIGNED_INTEGER = re.compile(r"[+-][0-9]+")
+
+
+def _is_index_text(text: str) -> bool:
+    """``text`` is a class index: ASCII decimal digits only. (``str.isdigit`` alone holds
+    for ``²`` and ``٣`` too, and ``int`` then refuses the first and reads the second as 3.)"""
+    return text.isascii() and text.isdigit()
+
+
+def _where(items: list[int], first_line: int | None) -> str:
+    """Items (0-based) as 1-based text lines from ``first_line``, or as 0-based array rows."""
+    if first_line is not None:
+        return "lines " + ", ".join(str(i + first_line) for i in items[:MAX_LISTED_ROWS])
+    return "rows " + _listed(np.asarray(items), len(items))
+
+
 def _names_to_labels(names: list[str], source: str, *, first_line: int | None) -> LabelSet:
-    """Class names (or integer strings) to indices; empty names are an error (rows listed)."""
+    """Label texts to indices by the module's rule (indices in ASCII digits, or names);
+    empty labels and signed integers among integer labels are errors (rows listed)."""
+    names = [s.strip() for s in names]
     empty = [i for i, s in enumerate(names) if not s]
     if empty:
-        where = (
-            "lines " + ", ".join(str(i + first_line) for i in empty[:MAX_LISTED_ROWS])
-            if first_line is not None
-            else "rows " + _listed(np.asarray(empty), len(empty))
-        )
-        raise DataError(f"{source}: {len(empty)} empty label(s) at {where}")
+        raise DataError(f"{source}: {len(empty)} empty label(s) at {_where(empty, first_line)}")
     distinct = sorted(set(names))
-    if all(s.isdigit() for s in distinct):  # class indices written as text
+    signed = [i for i, s in enumerate(names) if _SIGNED_INTEGER.fullmatch(s)]
+    if signed and all(_is_index_text(s) or _SIGNED_INTEGER.fullmatch(s) for s in distinct):
+        first = signed[0]
+        at = f"line {first + first_line}" if first_line is not None else f"row {first}"
+        raise DataError(
+            f"{source}: the labels are integers, so class indices, but {len(signed)} carry a "
+            f"sign: {_where(signed, first_line)} ({at} holds {names[first]!r}); expected "
+            "whole numbers >= 0 in ASCII digits (0, 1, 2, ...)"
+        )
+    if all(_is_index_text(s) for s in distinct):  # class indices written as text
         labels = np.array([int(s) for s in names], dtype=np.int64)
         return LabelSet(labels, [str(k) for k in range(int(labels.max()) + 1)], source)
     index = {name: k for k, name in enumerate(distinct)}
