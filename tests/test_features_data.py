@@ -276,3 +276,38 @@ def test_signed_integer_labels_are_refused(tmp_path):
     np.save(tmp_path / "neg.npy", np.array(["0", "1", "-2", "-1"]))
     with pytest.raises(DataError, match=r"2 carry a sign: rows 2, 3 \(row 2 holds '-2'\)"):
         load_labels(tmp_path / "neg.npy")
+
+
+def test_npz_string_labels_follow_class_names_order(tmp_path):
+    """Features and images: string labels index the .npz's class_names, in its order."""
+    from robustloss.data import load_npz
+
+    names = np.array(["owl", "dog", "cat"])  # deliberately not sorted
+    words = np.array(["dog", "cat", "owl", "dog"])
+    x = np.zeros((4, 2), np.float32)
+    images = np.zeros((4, 5, 5), np.uint8)
+    np.savez(tmp_path / "f.npz", features=x, labels=words, class_names=names)
+    np.savez(tmp_path / "i.npz", images=images, labels=words, class_names=names)
+    fs, im = load_features(tmp_path / "f.npz"), load_npz(tmp_path / "i.npz")
+    for got in (fs, im):
+        assert got.class_names == ["owl", "dog", "cat"] and got.labels.tolist() == [1, 2, 0, 1]
+        assert got.labels.dtype == np.int64
+    bad = np.array(["dog", "cat", "emu", "yak"])
+    np.savez(tmp_path / "fb.npz", features=x, labels=bad, class_names=names)
+    np.savez(tmp_path / "ib.npz", images=images, labels=bad, class_names=names)
+    message = (r"\['labels'\]: 2 label\(s\) not among the 3 class_names \['owl', 'dog', 'cat'\]: "
+               r"rows 2, 3 \('emu' at row 2\)")  # fmt: skip
+    with pytest.raises(DataError, match=message):
+        load_features(tmp_path / "fb.npz")
+    with pytest.raises(DataError, match=message):
+        load_npz(tmp_path / "ib.npz")
+    twice = np.array(["dog", "cat", "dog"])
+    np.savez(tmp_path / "fd.npz", features=x, labels=words, class_names=twice)
+    with pytest.raises(DataError, match=r"class_names must be distinct .* \['dog'\] appear"):
+        load_features(tmp_path / "fd.npz")
+    np.savez(tmp_path / "in.npz", images=images, labels=words)  # no class_names: refused
+    with pytest.raises(DataError, match=r"expected integers \(class names as labels need a "
+                       r"class_names array\)"):  # fmt: skip
+        load_npz(tmp_path / "in.npz")
+    np.savez(tmp_path / "fn.npz", features=x, labels=words)  # no class_names: sorted names
+    assert load_features(tmp_path / "fn.npz").class_names == ["cat", "dog", "owl"]

@@ -10,7 +10,9 @@ N examples, D embedding dimensions, K classes.
   until the kernel reclaims it, so one pass over a memory-mapped 5 GB file shows as 5 GB of
   RSS; positioned reads into a reused block do not. Or an ``.npz`` holding ``features``
   (and optionally ``labels`` and ``class_names``): loaded into memory (a zip cannot be read
-  in place), for data that fits.
+  in place), for data that fits. With ``class_names``, integer ``labels`` index them and
+  string ``labels`` are looked up in them (:func:`index_by_class_names`: class k is
+  ``class_names[k]``, the file's order, and a label not among them is an error).
 - Labels ``L``: an ``.npy`` of N integer class indices (or of N strings, class names); or a
   text / CSV file of class names, one per row. A ``.csv`` whose header has a ``label``
   column (or the column named by ``column``) is read by that column; any other file is one
@@ -56,6 +58,7 @@ __all__ = [
     "LabelSet",
     "ProbabilitySet",
     "check_finite",
+    "index_by_class_names",
     "load_features",
     "load_labels",
     "load_pred_probs",
@@ -305,6 +308,37 @@ def _names_to_labels(names: list[str], source: str, *, first_line: int | None) -
     return LabelSet(np.array([index[s] for s in names], dtype=np.int64), distinct, source)
 
 
+def index_by_class_names(values: np.ndarray, class_names: list[str], source: str) -> np.ndarray:
+    """(N,) string labels as their indices in ``class_names`` (the given order, not sorted).
+
+    Each label is stripped of surrounding white space (bytes decoded as UTF-8) and must be
+    exactly one of the ``class_names``; a label not among them is a ``DataError`` naming
+    it, its row (0-based) and the class names; duplicate class names are one too.
+
+    Returns:
+        (N,) int64 in [0, K), K = ``len(class_names)``.
+    """
+    if values.ndim != 1:
+        raise DataError(f"{source}: expected N labels of shape (N,), but got shape {values.shape}")
+    names = list(class_names)
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise DataError(
+            f"{source}: class_names must be distinct to look labels up in them, but "
+            f"{duplicated} appear more than once"
+        )
+    index = {name: k for k, name in enumerate(names)}
+    texts = [(v.decode() if isinstance(v, bytes) else str(v)).strip() for v in values.tolist()]
+    unknown = np.array([i for i, t in enumerate(texts) if t not in index], dtype=np.int64)
+    if unknown.size:
+        first = int(unknown[0])
+        raise DataError(
+            f"{source}: {unknown.size} label(s) not among the {len(names)} class_names "
+            f"{names}: rows {_listed(unknown, unknown.size)} ({texts[first]!r} at row {first})"
+        )
+    return np.array([index[t] for t in texts], dtype=np.int64)
+
+
 def _labels_from_array(values: np.ndarray, source: str) -> LabelSet:
     if values.ndim != 1:
         raise DataError(f"{source}: expected N labels of shape (N,), but got shape {values.shape}")
@@ -434,6 +468,9 @@ def _npz_features(path: Path) -> tuple[FeatureMatrix, LabelSet | None]:
     check_finite(matrix)
     if labels is None:
         return matrix, None
+    if names is not None and labels.dtype.kind in "US":  # names, in class_names' order
+        source = f"{path}['labels']"
+        return matrix, LabelSet(index_by_class_names(labels, names, source), names, source)
     label_set = _labels_from_array(labels, f"{path}['labels']")
     if names is not None and label_set.labels.dtype.kind == "i" and labels.dtype.kind in "iu":
         if label_set.labels.size and int(label_set.labels.max()) >= len(names):

@@ -26,7 +26,10 @@ Folder convention (torchvision's ImageFolder)::
 An ``.npz`` holds ``images`` (``uint8 (N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``;
 other integer or whole-number float arrays with values in 0..255 are converted exactly),
 ``labels`` (integers in [0, K)) and optionally ``class_names`` (K strings; default
-"0".."K-1" with K = max label + 1). Other keys are ignored. Nothing is unpickled.
+"0".."K-1" with K = max label + 1). With ``class_names``, ``labels`` may be strings instead:
+each is looked up in ``class_names``, so class k is ``class_names[k]`` in the file's order
+(:func:`robustloss.data.features.index_by_class_names`; a label not among them is an
+error). Other keys are ignored. Nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from robustloss.data.features import index_by_class_names
 from robustloss.data.idx import DataError
 
 __all__ = [
@@ -167,7 +171,8 @@ def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     Raises:
         DataError: not a readable ``.npz``, a missing key, object arrays, images of another
             shape or with values that are not whole numbers in 0..255, labels that are not
-            integers in [0, K), fewer than 2 classes, or duplicate class names.
+            integers in [0, K) (or, with class_names, strings among them), fewer than 2
+            classes, or duplicate class names.
     """
     path = Path(path)
     try:
@@ -187,6 +192,11 @@ def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from exc
     images = _npz_images(images, path)
+    if names is not None and labels.dtype.kind in "US":  # names, in class_names' order
+        _check_label_shape(labels, len(images), path)
+        class_names = _npz_name_list(names, path)
+        labels = index_by_class_names(labels, class_names, f"{path}['labels']")
+        return ImageSet(images, labels, class_names, None)
     labels = _npz_labels(labels, len(images), path)
     class_names = _npz_class_names(names, labels, path)
     return ImageSet(images, labels, class_names, None)
@@ -371,11 +381,17 @@ def _npz_images(images: np.ndarray, path: Path) -> np.ndarray:
     return images.astype(np.uint8)
 
 
-def _npz_labels(labels: np.ndarray, n: int, path: Path) -> np.ndarray:
+def _check_label_shape(labels: np.ndarray, n: int, path: Path) -> None:
     if labels.ndim != 1 or len(labels) != n:
         raise DataError(f"{path}: labels have shape {labels.shape}, expected ({n},)")
+
+
+def _npz_labels(labels: np.ndarray, n: int, path: Path) -> np.ndarray:
+    _check_label_shape(labels, n, path)
     if labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: labels have dtype {labels.dtype}, expected integers")
+        named = labels.dtype.kind in "US"
+        hint = " (class names as labels need a class_names array)" if named else ""
+        raise DataError(f"{path}: labels have dtype {labels.dtype}, expected integers{hint}")
     if labels.min() < 0:
         raise DataError(f"{path}: labels must be >= 0, got minimum {labels.min()}")
     return labels.astype(np.int64)
@@ -388,6 +404,17 @@ def _npz_class_names(names: np.ndarray | None, labels: np.ndarray, path: Path) -
         if k < 2:
             raise DataError(f"{path}: labels hold {k} class (max label {top}), need at least 2")
         return [str(i) for i in range(k)]
+    out = _npz_name_list(names, path)
+    if top >= len(out):
+        raise DataError(
+            f"{path}: labels must be in [0, {len(out)}) for {len(out)} class_names, "
+            f"got maximum {top}"
+        )
+    return out
+
+
+def _npz_name_list(names: np.ndarray, path: Path) -> list[str]:
+    """An .npz's ``class_names`` as K >= 2 distinct strings."""
     if names.ndim != 1 or names.dtype.kind not in "US":
         raise DataError(
             f"{path}: class_names must be a 1-D array of strings, got {names.dtype} {names.shape}"
@@ -398,9 +425,4 @@ def _npz_class_names(names: np.ndarray | None, labels: np.ndarray, path: Path) -
     if len(set(out)) != len(out):
         dup = sorted(n for n, c in Counter(out).items() if c > 1)
         raise DataError(f"{path}: duplicate class names {dup}")
-    if top >= len(out):
-        raise DataError(
-            f"{path}: labels must be in [0, {len(out)}) for {len(out)} class_names, "
-            f"got maximum {top}"
-        )
     return out
