@@ -409,3 +409,20 @@ def test_one_loss_search_without_cross_entropy_trains_its_own_warm_up():
     assert all(len(r.curve) >= 3 for r in sel.results if r.ok)  # the warm-up's epochs included
     assert sel.sample_epochs == pytest.approx(sel.plan.search_cost)
     assert sel.settings()["loss"] == "pz" and sel.settings()["delay"] in (1, 2)
+
+
+def test_detect_without_loss_flags_chooses_and_writes_the_table(tmp_path, capsys):
+    from robustloss.cli import main
+
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "mine.npz"
+    np.savez(npz, images=images, labels=labels)
+    out = tmp_path / "det"
+    argv = ["detect", "--data", str(npz), "--model", "tiny", "--epochs", "2", "--batch-size",
+            "32", "--lr", "0.01", "--threads", "1", "--device", "cpu", "--folds", "2",
+            "--out", str(out), "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["loss"] == "auto" and summary["auto"]["chosen"]
+    assert (out / "auto.csv").is_file() and (out / "auto.png").is_file()
+    assert "Settings chosen without ground truth" in (out / "report.html").read_text()
