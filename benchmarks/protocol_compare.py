@@ -3,8 +3,9 @@
 Every trial is ``robustloss run`` in process (``run_experiment``): symmetric noise at
 ``--noise`` (0.2), Blurry Loss (gamma 0.4) by default, the paper's CNN, the given
 ``--subset`` (None: all 60,000), one trial per (dataset, protocol, seed). Prints one line
-per trial and a table of F1 mean +- std and seconds per (dataset, protocol); writes every
-trial to ``--csv`` and the table to ``--json``.
+per trial and a table of F1 mean +- std (sample std) and seconds per (dataset, protocol);
+appends every trial to ``--csv`` as it finishes, and skips the trials the CSV already holds
+(a stopped run resumes), and writes the table to ``--json``.
 
 The README's comparison (run by the coordinator; times on this project's 2-core CPU)::
 
@@ -53,6 +54,32 @@ def trial(dataset: str, protocol: str, seed: int, args: argparse.Namespace) -> d
             "seconds": time.perf_counter() - start, "test_acc": s.test_acc}  # fmt: skip
 
 
+COLUMNS = ("dataset", "protocol", "seed", "subset", "f1", "precision", "recall", "flagged",
+           "seconds", "test_acc")  # fmt: skip
+
+
+def _done_rows(path: Path | None, subset: int | None) -> list[dict]:
+    """Trials an earlier run wrote to ``path`` at this ``subset`` (the CSV resumes)."""
+    if path is None or not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        wanted = "" if subset is None else str(subset)
+        return [r for r in csv.DictReader(f) if r["subset"] == wanted]
+
+
+def _append(path: Path | None, row: dict) -> None:
+    """One trial's row, appended as soon as it is measured (a stopped run keeps it)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.is_file()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
+        if new:
+            writer.writeheader()
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
@@ -70,33 +97,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--csv", type=Path)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    rows = []
+    rows = _done_rows(args.csv, args.subset)
     for dataset in args.datasets:
         for seed in args.seeds:
             for protocol in args.protocols:
+                if any((r["dataset"], r["protocol"], int(r["seed"])) == (dataset, protocol, seed)
+                       for r in rows):  # fmt: skip
+                    continue  # measured in an earlier run: the CSV resumes
                 row = trial(dataset, protocol, seed, args)
                 rows.append(row)
+                _append(args.csv, row)
                 print(f"{dataset} {protocol} seed {seed}: F1 {row['f1']:.4f} "
                       f"{row['seconds']:.0f} s", flush=True)  # fmt: skip
+    rows = [r for r in rows if r["dataset"] in args.datasets and int(r["seed"]) in args.seeds]
     table = []
     for dataset in args.datasets:
         for protocol in args.protocols:
             sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == protocol]
-            f1 = np.array([r["f1"] for r in sel])
-            secs = np.array([r["seconds"] for r in sel])
+            if not sel:
+                continue
+            f1 = np.array([float(r["f1"]) for r in sel])
+            secs = np.array([float(r["seconds"]) for r in sel])
+            std = float(f1.std(ddof=1)) if f1.size > 1 else 0.0
             table.append({"dataset": dataset, "protocol": protocol, "trials": len(sel),
-                          "f1_mean": float(f1.mean()), "f1_std": float(f1.std(ddof=0)),
+                          "f1_mean": float(f1.mean()), "f1_std": std,
                           "seconds_mean": float(secs.mean())})  # fmt: skip
     print(f"\n{'dataset':<14} {'protocol':<10} {'F1':>16} {'seconds':>8}")
     for t in table:
         print(f"{t['dataset']:<14} {t['protocol']:<10} {t['f1_mean']:.4f} +- {t['f1_std']:.4f} "
               f"{t['seconds_mean']:>8.0f}")  # fmt: skip
-    if args.csv:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with args.csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": vars(args) | {"csv": str(args.csv),
