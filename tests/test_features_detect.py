@@ -4,6 +4,7 @@ on small generated data: run folders, class names, bad input leaving no folder, 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 
@@ -15,6 +16,7 @@ import robustloss.cli as cli
 from features_fakes import NAMES, write_pair
 from robustloss.detect import score_detections
 from robustloss.experiments.config import SOURCE_FIELDS, RunConfig, config_hash
+from robustloss.experiments.detectors import detect_phase
 from robustloss.experiments.feature_protocols import embeddings
 from robustloss.experiments.pipeline import detect_features, detect_pred_probs
 from robustloss.experiments.protocols import predicted_probabilities
@@ -227,3 +229,32 @@ def test_embeddings_of_a_cuda_model():
     on_gpu = embeddings(clf.to("cuda"), images, batch_size=16)
     assert on_gpu.shape == on_cpu.shape == (40, 256)
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_embed_cv_runs_the_cnn_over_the_images_once():
+    """After training, embed-cv's CNN sees the N images once (its embeddings): not again
+    for in-sample probabilities nobody uses, nor for the knn detector's features."""
+    images, labels = synthetic_images(90, 0)
+    config = TrainConfig(epochs=1, batch_size=32, lr=0.01, model="tiny", threads=1,
+                         device="cpu")  # fmt: skip
+    cfg = RunConfig(protocol="embed-cv", detector="knn", compare_detectors="cl,knn")
+    seen: list[int] = []
+
+    def count(module, args, _out):
+        if isinstance(module, ImageClassifier) and not module.training:
+            seen.append(args[0].shape[0])
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        result = predicted_probabilities(images, labels, config, protocol="embed-cv", folds=3)
+        phase = detect_phase(cfg, labels, result, images=images)
+    finally:
+        handle.remove()
+    assert sum(seen) == 90  # was 270: probabilities, embeddings, knn's features
+    np.testing.assert_array_equal(result.embeddings, embeddings(result.models[0], images))
+    recomputed = detect_phase(cfg, labels, dataclasses.replace(result, embeddings=None),
+                              images=images)  # fmt: skip
+    for name in ("cl", "knn"):  # the same flags and scores as from a second pass
+        np.testing.assert_array_equal(phase.results[name].flagged,
+                                      recomputed.results[name].flagged)  # fmt: skip
+        np.testing.assert_array_equal(phase.results[name].scores, recomputed.results[name].scores)

@@ -20,8 +20,9 @@ N training examples, K classes. A run's detectors (``RunConfig.detector`` and it
 ``features``
     the penultimate-layer embeddings of the first trained CNN (in-sample and embed-cv: the
     model that trained on all N; cv: fold 0's model, which trained on (K - 1) / K of them:
-    one model, so that all the points live in one space), or a ``--features`` run's own
-    features.
+    one model, so that all the points live in one space; embed-cv's were taken by the
+    protocol and are reused, ``ProbabilityResult.embeddings``), or a ``--features`` run's
+    own features.
 
 Each detector's seconds (itself plus what it needed) are recorded: the cost on top of
 training. Recording the margins during training costs a little per epoch (measured by
@@ -155,6 +156,8 @@ class DetectPhase:
 def _features(images, source_features, rows, probs: ProbabilityResult):
     if source_features is not None:  # a --features run: the user's own embeddings
         return np.asarray(source_features.take(rows), dtype=np.float64)
+    if probs.embeddings is not None:  # embed-cv took them already: no second CNN pass
+        return probs.embeddings.astype(np.float64)
     return embeddings(probs.models[0], images).astype(np.float64)
 
 

@@ -36,7 +36,7 @@ from robustloss.experiments.protocols import (
     PROTOCOL_NOTES,
     SPLIT_STREAM,
     derive_seed,
-    predicted_probabilities,
+    train_in_sample,
 )
 from robustloss.experiments.records import ProbabilityResult
 from robustloss.heads import penultimate
@@ -283,23 +283,20 @@ def embed_cv_probabilities(
 
     Arguments as :func:`robustloss.experiments.protocols.predicted_probabilities`;
     ``head``: "linear" (default) or "mlp". The result's models, seeds and histories are the
-    CNN's first, then the K heads'; ``test_acc_per_model`` is the CNN's.
+    CNN's first, then the K heads'; ``test_acc_per_model`` is the CNN's. The CNN runs over
+    the N images once after training, for the embeddings (its own in-sample probabilities
+    are never used); they are kept in ``embeddings`` for the detect phase (knn).
     """
-    cnn = predicted_probabilities(
-        images,
-        labels,
-        train_config,
-        protocol="in-sample",
-        num_classes=num_classes,
-        true_labels=true_labels,
-        test=test,
-        quiet=quiet,
-    )
-    k = cnn.pred_probs.shape[1]
-    matrix = FeatureMatrix.from_array(embeddings(cnn.models[0], images))
+    cnn, test_accs = train_in_sample(
+        images, labels, train_config, num_classes=num_classes, true_labels=true_labels,
+        test=test, quiet=quiet,
+    )  # fmt: skip
+    labels = np.asarray(labels, dtype=np.int64)
+    k = int(labels.max()) + 1 if num_classes is None else int(num_classes)
+    embedded = embeddings(cnn.model, images)  # (N, E) float32
     heads = head_probabilities(
-        matrix,
-        np.asarray(labels, dtype=np.int64),
+        FeatureMatrix.from_array(embedded),
+        labels,
         embed_head_config(train_config, head),
         protocol="cv",
         folds=folds,
@@ -312,12 +309,13 @@ def embed_cv_probabilities(
         note=PROTOCOL_NOTES["embed-cv"],
         folds=folds,
         fold_of=heads.fold_of,
-        histories=cnn.histories + heads.histories,
-        models=cnn.models + heads.models,
-        seeds=cnn.seeds + heads.seeds,
+        histories=[[dict(row) for row in cnn.history], *heads.histories],
+        models=[cnn.model, *heads.models],
+        seeds=[train_config.seed, *heads.seeds],
         split_seed=heads.split_seed,
-        test_acc_per_model=cnn.test_acc_per_model,
-        train_config=cnn.train_config,
-        environment=cnn.environment,
+        test_acc_per_model=test_accs,
+        train_config=dict(cnn.config),
+        environment=dict(cnn.environment),
         margins=cnn.margins,  # the CNN's training margins (AUM), when recorded
+        embeddings=embedded,
     )

@@ -43,6 +43,7 @@ __all__ = [
     "ProbabilityResult",
     "derive_seed",
     "predicted_probabilities",
+    "train_in_sample",
 ]
 
 #: Stream ids that keep derived seeds for different purposes apart.
@@ -217,14 +218,49 @@ def _fit(
     )
 
 
+def train_in_sample(
+    images: np.ndarray,
+    labels: np.ndarray,
+    train_config: TrainConfig,
+    *,
+    num_classes: int | None = None,
+    true_labels: np.ndarray | None = None,
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    quiet: bool = False,
+) -> tuple[TrainResult, list[float] | None]:
+    """The ``in-sample`` protocol's training alone: its one model, not asked about the N
+    examples (embed-cv's CNN, whose probabilities come from heads on its embeddings).
+
+    Arguments as :func:`predicted_probabilities`. Returns the
+    :class:`~robustloss.train.TrainResult` and ``[test accuracy]`` (None without ``test``).
+    """
+    labels = np.asarray(labels)
+    job = _Job(
+        images=images,
+        labels=labels,
+        num_classes=int(labels.max()) + 1 if num_classes is None else num_classes,
+        true_labels=None if true_labels is None else np.asarray(true_labels),
+        test=test,
+        quiet=quiet,
+        checkpoint_dir=None,
+        resume_dir=None,
+    )
+    result = _fit(job, train_config, None, 0, test_per_epoch=True)
+    return result, _in_sample_test_accs(job, result)
+
+
+def _in_sample_test_accs(job: _Job, result: TrainResult) -> list[float] | None:
+    if job.test is None:
+        return None
+    done = result.test_acc  # evaluated by train() on the model it returned already
+    return [_accuracy(result.model, *job.test) if done is None else float(done)]
+
+
 def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
     """One model on all examples, asked about those same examples."""
     result = _fit(job, train_config, None, 0, test_per_epoch=True)
     pred_probs = predict_proba(result.model, job.images)
-    test_accs = None
-    if job.test is not None:  # evaluated by train() on the model it returned already
-        done = result.test_acc
-        test_accs = [_accuracy(result.model, *job.test) if done is None else float(done)]
+    test_accs = _in_sample_test_accs(job, result)
     n = job.labels.shape[0]
     return _collect(
         [result],

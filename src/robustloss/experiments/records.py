@@ -148,6 +148,9 @@ class ProbabilityResult:
         margins: with ``TrainConfig.record_margins``, every CNN's training margins summed
             over its epochs, N rows (a ``robustloss.train.margins.MarginRecord``; under cv
             each example counts the K - 1 fold models that trained on it), else None.
+        embeddings: (N, E) float32 penultimate-layer embeddings of the N training images by
+            ``models[0]``, when the protocol computed them (embed-cv), else None: the
+            detect phase's ``features`` reuse them instead of a second pass of the CNN.
     """
 
     pred_probs: np.ndarray
@@ -164,6 +167,7 @@ class ProbabilityResult:
     environment: dict[str, Any]
     chosen_epochs: list[int] = dataclasses.field(default_factory=list)
     margins: Any = None
+    embeddings: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def history_rows(self) -> list[dict[str, Any]]:
         """Every model's history rows, each with its ``fold`` (None for in-sample) first."""
