@@ -296,7 +296,7 @@ def test_default_config_hash_is_unchanged_by_the_detector_fields():
     cfg = RunConfig()
     old = {k: v for k, v in cfg.resolved().items()
            if k not in ("detector", "compare_detectors", "features", "labels", "labels_column",
-                        "pred_probs", "head")}  # fmt: skip
+                        "pred_probs", "head", "auto_criterion")}  # fmt: skip
     text = json.dumps(old, sort_keys=True, separators=(",", ":"))
     assert config_hash(cfg) == hashlib.sha256(text.encode()).hexdigest()
     assert config_hash(RunConfig(detector="knn")) != config_hash(cfg)
