@@ -18,7 +18,7 @@ from robustloss.detect import score_detections
 from robustloss.experiments.config import SOURCE_FIELDS, RunConfig, config_hash
 from robustloss.experiments.detectors import detect_phase
 from robustloss.experiments.feature_protocols import embeddings
-from robustloss.experiments.pipeline import detect_features, detect_pred_probs
+from robustloss.experiments.pipeline import detect_features, detect_pred_probs, run_experiment
 from robustloss.experiments.protocols import predicted_probabilities
 from robustloss.models import ImageClassifier, InputScaling, make_model
 from robustloss.train import TrainConfig
@@ -216,6 +216,23 @@ def test_embed_cv_protocol(tmp_path):
     np.testing.assert_allclose(result.pred_probs.sum(1), 1.0, atol=1e-12)
     assert (result.pred_probs.argmax(1) == labels).mean() > 0.6
     assert RunConfig(protocol="embed-cv", head="linear").protocol == "embed-cv"
+
+
+def test_embed_cv_records_the_cnns_chosen_epoch(tmp_path):
+    """summary.json's chosen_epochs under embed-cv: the epoch whose weights the CNN (trained
+    in-sample) has, early stopping's best here, as in-sample and cv record theirs; was None."""
+    images, labels = synthetic_images(120, 0)
+    np.savez(tmp_path / "toy.npz", images=images, labels=labels)
+    settings = {"data": str(tmp_path / "toy.npz"), "model": "tiny", "epochs": 3, "threads": 1,
+                "device": "cpu", "protocol": "embed-cv", "folds": 3, "early_stop": True,
+                "holdout": 0.25, "patience": 3}  # fmt: skip
+    summary = run_experiment(RunConfig.from_dict(settings), tmp_path / "run", quiet=True)
+    cnn = [row for row in summary.history if row["fold"] == 0]  # model 0: the CNN
+    best = int(np.argmax([row["holdout_acc"] for row in cnn])) + 1
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary.chosen_epochs == on_disk["chosen_epochs"] == [best]
+    meta = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert meta["train_config"]["chosen_epoch"] == best
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

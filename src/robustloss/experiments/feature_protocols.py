@@ -35,6 +35,7 @@ from robustloss.experiments.protocols import (
     FOLD_STREAM,
     PROTOCOL_NOTES,
     SPLIT_STREAM,
+    chosen_epoch,
     derive_seed,
     train_in_sample,
 )
@@ -283,7 +284,8 @@ def embed_cv_probabilities(
 
     Arguments as :func:`robustloss.experiments.protocols.predicted_probabilities`;
     ``head``: "linear" (default) or "mlp". The result's models, seeds and histories are the
-    CNN's first, then the K heads'; ``test_acc_per_model`` is the CNN's. The CNN runs over
+    CNN's first, then the K heads'; ``test_acc_per_model`` and ``chosen_epochs`` are the
+    CNN's (the heads train a fixed :data:`EMBED_HEAD` schedule). The CNN runs over
     the N images once after training, for the embeddings (its own in-sample probabilities
     are never used); they are kept in ``embeddings`` for the detect phase (knn).
     """
@@ -316,6 +318,7 @@ def embed_cv_probabilities(
         test_acc_per_model=test_accs,
         train_config=dict(cnn.config),
         environment=dict(cnn.environment),
+        chosen_epochs=[chosen_epoch(cnn)],  # as in-sample records its one model's
         margins=cnn.margins,  # the CNN's training margins (AUM), when recorded
         embeddings=embedded,
     )

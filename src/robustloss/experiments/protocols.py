@@ -41,6 +41,7 @@ __all__ = [
     "PROTOCOL_NOTES",
     "SPLIT_STREAM",
     "ProbabilityResult",
+    "chosen_epoch",
     "derive_seed",
     "predicted_probabilities",
     "train_in_sample",
@@ -69,6 +70,11 @@ def derive_seed(base: int, *keys: int) -> int:
     """
     state = np.random.SeedSequence([int(base), *map(int, keys)]).generate_state(1)
     return int(state[0] & 0x7FFFFFFF)
+
+
+def chosen_epoch(result: TrainResult) -> int:
+    """The epoch whose weights ``result.model`` has: early stopping's best, else the last."""
+    return int(result.config.get("chosen_epoch", len(result.history)))
 
 
 def _accuracy(model, images, labels) -> float:
@@ -346,6 +352,6 @@ def _collect(
         test_acc_per_model=test_accs,
         train_config=dict(results[0].config),
         environment=dict(results[0].environment),
-        chosen_epochs=[int(r.config.get("chosen_epoch", len(r.history))) for r in results],
+        chosen_epochs=[chosen_epoch(r) for r in results],
         margins=margins,
     )

@@ -50,7 +50,7 @@ class RunSummary:
             model's; :class:`robustloss.train.precision.PrecisionChoice`); None in
             summaries written before they were recorded.
         chosen_epochs: per model, the epoch whose weights predicted (the last one, or
-            label-free early stopping's choice).
+            label-free early stopping's choice); embed-cv: its CNN's alone.
         detector: the detector whose flags these are (``config["detector"]``;
             :data:`robustloss.detect.DETECTORS`); None in summaries written before it existed.
         detector_seconds: what detection cost on top of training: the detector itself and
@@ -143,7 +143,8 @@ class ProbabilityResult:
             one.
         train_config: the first model's resolved training config (with the precision
             record and the chosen epoch, ``TrainResult.config``).
-        chosen_epochs: per model, the epoch whose weights predicted.
+        chosen_epochs: per model, the epoch whose weights predicted; embed-cv: the CNN's
+            alone (``[e]``: its heads train a fixed schedule).
         environment: versions and hardware the first model trained on.
         margins: with ``TrainConfig.record_margins``, every CNN's training margins summed
             over its epochs, N rows (a ``robustloss.train.margins.MarginRecord``; under cv
