@@ -3,6 +3,7 @@ bad input with its message, and reading in bounded blocks."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 import numpy as np
@@ -116,6 +117,41 @@ def test_bad_labels(tmp_path):
     np.save(tmp_path / "b.npy", np.array([True, False]))
     with pytest.raises(DataError, match="dtype bool"):
         load_labels(tmp_path / "b.npy")
+
+
+def test_empty_labels_files_say_so(tmp_path):
+    """No labels at all (an empty file, blank lines, a CSV header alone, an empty array) is a
+    DataError naming the file and the rows expected; was numpy's "zero-size array" error."""
+    np.save(tmp_path / "f.npy", np.zeros((10, 2), np.float32))
+    np.save(tmp_path / "p.npy", _probs())
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("\n \n")
+    (tmp_path / "header.csv").write_text("path,label\n")
+    (tmp_path / "column.csv").write_text("file,species\n")
+    np.save(tmp_path / "none.npy", np.array([], dtype="<U3"))
+    np.save(tmp_path / "zero.npy", np.array([], dtype=np.int64))
+    cases = [
+        ("empty.txt", {}, r"the file is empty"),
+        ("blank.txt", {}, r"the file holds only blank lines"),
+        ("header.csv", {}, r"only the header row \['path', 'label'\]"),
+        ("column.csv", {"labels_column": "species"}, r"only the header row"),
+        ("none.npy", {}, r"an empty array of shape \(0,\)"),
+        ("zero.npy", {}, r"an empty array of shape \(0,\)"),
+    ]
+    for name, options, why in cases:
+        where = re.escape(str(tmp_path / name))
+        with pytest.raises(DataError, match=rf"{where}: holds no labels \({why}"):
+            load_labels(tmp_path / name, column=options.get("labels_column"))
+        features = re.escape(str(tmp_path / "f.npy"))
+        with pytest.raises(DataError, match=rf"{where}: holds no labels \({why}.*\); "
+                           rf"{features} has 10 rows, so 10 labels were expected"):  # fmt: skip
+            load_features(tmp_path / "f.npy", tmp_path / name, **options)
+    with pytest.raises(DataError, match=r"empty\.txt: holds no labels .*p\.npy has 20 rows"):
+        load_pred_probs(tmp_path / "p.npy", tmp_path / "empty.txt")
+    x = np.zeros((4, 2), np.float32)
+    np.savez(tmp_path / "e.npz", features=x, labels=np.array([], dtype="<U3"))
+    with pytest.raises(DataError, match=r"\['labels'\]: holds no labels .*e\.npz has 4 rows"):
+        load_features(tmp_path / "e.npz")
 
 
 def test_npz_features_carry_labels_and_names(tmp_path):

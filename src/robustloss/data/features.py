@@ -23,7 +23,9 @@ N examples, D embedding dimensions, K classes.
   the row and the text); otherwise every label is a class name, and the classes are the
   distinct names in sorted order (as an image folder's subfolders), so class k is the k-th
   name. Other digits are names: ``²`` or ``٣`` (``str.isdigit`` holds for both) is a class
-  called that, never the index 2 or 3.
+  called that, never the index 2 or 3. A file or array with no labels at all (empty, blank
+  lines only, a CSV header alone) is an error naming it and, with features or
+  probabilities, how many rows they have.
 - Predicted probabilities ``P``: an ``.npy`` of shape (N, K), or an ``.npz`` holding
   ``pred_probs`` and optionally ``class_names`` (the name of each column). Rows must be
   finite, non-negative and sum to 1 within :data:`ROW_SUM_TOLERANCE`; they are then
@@ -277,6 +279,19 @@ def _is_index_text(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+#: What labels are for, as (source, N): the features' or probabilities' file and its rows.
+_Expected = tuple[str, int]
+
+
+def _no_labels(source: str, why: str, expected: _Expected | None) -> DataError:
+    """The error for labels that hold none at all, with the number of rows they label."""
+    message = f"{source}: holds no labels ({why})"
+    if expected is not None:
+        what, n = expected
+        message += f"; {what} has {n} rows, so {n} labels were expected (one per row)"
+    return DataError(message)
+
+
 def _where(items: list[int], first_line: int | None) -> str:
     """Items (0-based) as 1-based text lines from ``first_line``, or as 0-based array rows."""
     if first_line is not None:
@@ -339,9 +354,13 @@ def index_by_class_names(values: np.ndarray, class_names: list[str], source: str
     return np.array([index[t] for t in texts], dtype=np.int64)
 
 
-def _labels_from_array(values: np.ndarray, source: str) -> LabelSet:
+def _labels_from_array(
+    values: np.ndarray, source: str, expected: _Expected | None = None
+) -> LabelSet:
     if values.ndim != 1:
         raise DataError(f"{source}: expected N labels of shape (N,), but got shape {values.shape}")
+    if values.size == 0:
+        raise _no_labels(source, f"an empty array of shape {values.shape}", expected)
     if values.dtype.kind in "US":
         return _names_to_labels([str(v).strip() for v in values], source, first_line=None)
     if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
@@ -371,7 +390,7 @@ def _labels_from_array(values: np.ndarray, source: str) -> LabelSet:
     return LabelSet(labels, [str(j) for j in range(k)], source)
 
 
-def _read_text_labels(path: Path, column: str | None) -> LabelSet:
+def _read_text_labels(path: Path, column: str | None, expected: _Expected | None) -> LabelSet:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -379,6 +398,9 @@ def _read_text_labels(path: Path, column: str | None) -> LabelSet:
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
+    if not lines:
+        why = "the file is empty" if not text else "the file holds only blank lines"
+        raise _no_labels(str(path), why, expected)
     is_csv = path.suffix.lower() in (".csv", ".tsv")
     if column is None and is_csv and lines:
         header = next(csv.reader([lines[0]], delimiter="\t" if path.suffix.lower() == ".tsv"
@@ -399,11 +421,20 @@ def _read_text_labels(path: Path, column: str | None) -> LabelSet:
         raise DataError(f"{path}: no column {column!r} among the header's {header}")
     reader.fieldnames = header
     names = [(row.get(column) or "").strip() for row in reader]
+    if not names:
+        raise _no_labels(str(path), f"only the header row {header}", expected)
     return _names_to_labels(names, str(path), first_line=2)
 
 
 def load_labels(path: str | os.PathLike[str], *, column: str | None = None) -> LabelSet:
     """N labels from an ``.npy`` (indices or names) or a text/CSV file (see the module)."""
+    return _load_labels(path, column, None)
+
+
+def _load_labels(
+    path: str | os.PathLike[str], column: str | None, expected: _Expected | None
+) -> LabelSet:
+    """:func:`load_labels`; ``expected``: what the labels are for, named in errors."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
@@ -414,8 +445,8 @@ def load_labels(path: str | os.PathLike[str], *, column: str | None = None) -> L
             values = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: cannot read as an .npy file ({exc})") from exc
-        return _labels_from_array(values, str(path))
-    return _read_text_labels(path, column)
+        return _labels_from_array(values, str(path), expected)
+    return _read_text_labels(path, column, expected)
 
 
 # ----- features with their labels ---------------------------------------------------------------
@@ -471,7 +502,7 @@ def _npz_features(path: Path) -> tuple[FeatureMatrix, LabelSet | None]:
     if names is not None and labels.dtype.kind in "US":  # names, in class_names' order
         source = f"{path}['labels']"
         return matrix, LabelSet(index_by_class_names(labels, names, source), names, source)
-    label_set = _labels_from_array(labels, f"{path}['labels']")
+    label_set = _labels_from_array(labels, f"{path}['labels']", (str(path), matrix.n))
     if names is not None and label_set.labels.dtype.kind == "i" and labels.dtype.kind in "iu":
         if label_set.labels.size and int(label_set.labels.max()) >= len(names):
             raise DataError(
@@ -502,7 +533,7 @@ def load_features(
     else:
         raise DataError(f"{path}: expected features as an .npy (N, D) or an .npz file")
     if labels is not None:
-        label_set = load_labels(labels, column=labels_column)
+        label_set = _load_labels(labels, labels_column, (str(path), matrix.n))
     elif inner is not None:
         label_set = inner
     else:
@@ -612,7 +643,7 @@ def load_pred_probs(
     path = Path(pred_probs)
     probs, column_names = _read_probs(path)
     p = _check_probs(path, probs)
-    label_set = load_labels(labels, column=labels_column)
+    label_set = _load_labels(labels, labels_column, (str(path), p.shape[0]))
     _check_lengths(str(path), p.shape[0], label_set)
     # Names: the labels file held names that are not plain integers.
     raw_names = label_set.class_names != [str(j) for j in range(len(label_set.class_names))]
