@@ -347,3 +347,44 @@ def test_npz_string_labels_follow_class_names_order(tmp_path):
         load_npz(tmp_path / "in.npz")
     np.savez(tmp_path / "fn.npz", features=x, labels=words)  # no class_names: sorted names
     assert load_features(tmp_path / "fn.npz").class_names == ["cat", "dog", "owl"]
+
+
+def test_bytes_labels_and_class_names_are_utf8_text(tmp_path):
+    """Bytes (dtype S) labels and class_names read as the UTF-8 text they hold, as the image
+    reader's class_names do; they came out as "b'cat'". Bytes that are not UTF-8 are a
+    DataError naming the row."""
+    from robustloss.data import load_npz
+
+    np.save(tmp_path / "b.npy", np.array([b"cat", "chat\u00e9".encode(), b"cat"]))
+    got = load_labels(tmp_path / "b.npy")
+    assert got.class_names == ["cat", "chat\u00e9"] and got.labels.tolist() == [0, 1, 0]
+    x, y, _ = mixture(40)
+    names = np.array([n.encode() for n in NAMES])  # dtype S4
+    np.savez(tmp_path / "i.npz", features=x, labels=y, class_names=names)
+    assert load_features(tmp_path / "i.npz").class_names == list(NAMES)
+    words = np.array([NAMES[j].encode() for j in y])
+    np.savez(tmp_path / "s.npz", features=x, labels=words, class_names=names)
+    fs = load_features(tmp_path / "s.npz")
+    assert fs.class_names == list(NAMES) and fs.labels.tolist() == y.tolist()
+    p = _probs(4)
+    np.savez(tmp_path / "p.npz", pred_probs=p, class_names=np.array([b"cat", b"dog", b"owl"]))
+    (tmp_path / "l.txt").write_text("dog\nowl\ncat\ndog\n")
+    got = load_pred_probs(tmp_path / "p.npz", tmp_path / "l.txt")
+    assert got.class_names == ["cat", "dog", "owl"] and got.labels.tolist() == [1, 2, 0, 1]
+
+    np.save(tmp_path / "bad.npy", np.array([b"cat", b"dog", b"\xffowl", b"\xe9"]))
+    with pytest.raises(DataError, match=r"bad\.npy: 2 value\(s\) are bytes that are not UTF-8 "
+                       r"text: rows 2, 3 \(row 2 holds b'\\xffowl'\)"):  # fmt: skip
+        load_labels(tmp_path / "bad.npy")
+    bad_names = np.array([b"ant", b"\xff", b"fly", b"moth"])
+    np.savez(tmp_path / "bn.npz", features=x, labels=y, class_names=bad_names)
+    with pytest.raises(DataError, match=r"\['class_names'\]: 1 value\(s\) .* rows 1 "):
+        load_features(tmp_path / "bn.npz")
+    bad_words = words.copy()
+    bad_words[7] = b"\xff"
+    np.savez(tmp_path / "bw.npz", features=x, labels=bad_words, class_names=names)
+    images = np.zeros((40, 5, 5), np.uint8)
+    np.savez(tmp_path / "im.npz", images=images, labels=bad_words, class_names=names)
+    for load, file in ((load_features, "bw.npz"), (load_npz, "im.npz")):
+        with pytest.raises(DataError, match=r"\['labels'\]: 1 value\(s\) .* rows 7 "):
+            load(tmp_path / file)

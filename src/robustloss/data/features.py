@@ -12,20 +12,23 @@ N examples, D embedding dimensions, K classes.
   (and optionally ``labels`` and ``class_names``): loaded into memory (a zip cannot be read
   in place), for data that fits. With ``class_names``, integer ``labels`` index them and
   string ``labels`` are looked up in them (:func:`index_by_class_names`: class k is
-  ``class_names[k]``, the file's order, and a label not among them is an error).
-- Labels ``L``: an ``.npy`` of N integer class indices (or of N strings, class names); or a
-  text / CSV file of class names, one per row. A ``.csv`` whose header has a ``label``
-  column (or the column named by ``column``) is read by that column; any other file is one
-  name per line. Each label text is stripped of surrounding white space, then read by one
-  rule: when every label is written in ASCII decimal digits only (``0``, ``7``, ``007``)
-  the labels are class indices; when every label is an ASCII integer but some carry a sign
-  (``-1``, ``+3``) the labels are refused (a negative index is no class; the error names
-  the row and the text); otherwise every label is a class name, and the classes are the
-  distinct names in sorted order (as an image folder's subfolders), so class k is the k-th
-  name. Other digits are names: ``²`` or ``٣`` (``str.isdigit`` holds for both) is a class
-  called that, never the index 2 or 3. A file or array with no labels at all (empty, blank
-  lines only, a CSV header alone) is an error naming it and, with features or
-  probabilities, how many rows they have.
+  ``class_names[k]``, the file's order, and a label not among them is an error). Strings
+  may be bytes (dtype ``S``) in labels and class_names alike: they are decoded as UTF-8 (as
+  the image reader's ``class_names`` are), and bytes that are not UTF-8 are an error naming
+  their rows.
+- Labels ``L``: an ``.npy`` of N integer class indices (or of N strings, class names: str,
+  or bytes decoded as UTF-8); or a text / CSV file of class names, one per row. A ``.csv``
+  whose header has a ``label`` column (or the column named by ``column``) is read by that
+  column; any other file is one name per line. Each label text is stripped of surrounding
+  white space, then read by one rule: when every label is written in ASCII decimal digits
+  only (``0``, ``7``, ``007``) the labels are class indices; when every label is an ASCII
+  integer but some carry a sign (``-1``, ``+3``) the labels are refused (a negative index
+  is no class; the error names the row and the text); otherwise every label is a class
+  name, and the classes are the distinct names in sorted order (as an image folder's
+  subfolders), so class k is the k-th name. Other digits are names: ``²`` or ``٣``
+  (``str.isdigit`` holds for both) is a class called that, never the index 2 or 3. A file
+  or array with no labels at all (empty, blank lines only, a CSV header alone) is an error
+  naming it and, with features or probabilities, how many rows they have.
 - Predicted probabilities ``P``: an ``.npy`` of shape (N, K), or an ``.npz`` holding
   ``pred_probs`` and optionally ``class_names`` (the name of each column). Rows must be
   finite, non-negative and sum to 1 within :data:`ROW_SUM_TOLERANCE`; they are then
@@ -299,6 +302,33 @@ def _where(items: list[int], first_line: int | None) -> str:
     return "rows " + _listed(np.asarray(items), len(items))
 
 
+def _texts(values: np.ndarray, source: str) -> list[str]:
+    """A 1-D array of str (dtype ``U``) or bytes (dtype ``S``, decoded as UTF-8) as str.
+
+    ``str(np.bytes_(b"cat"))`` is ``"b'cat'"``, not ``"cat"``: bytes are decoded, never
+    formatted. Bytes that are not UTF-8 are a ``DataError`` listing their rows (0-based).
+    """
+    if values.ndim != 1:
+        raise DataError(f"{source}: expected a 1-D array of strings, but got shape {values.shape}")
+    items = values.tolist()
+    if values.dtype.kind != "S":
+        return [str(v) for v in items]
+    out: list[str] = []
+    bad: list[int] = []
+    for i, v in enumerate(items):
+        try:
+            out.append(v.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(i)
+    if bad:
+        raise DataError(
+            f"{source}: {len(bad)} value(s) are bytes that are not UTF-8 text: rows "
+            f"{_listed(np.asarray(bad), len(bad))} (row {bad[0]} holds {items[bad[0]]!r}); "
+            "save the names as str (dtype U) or as UTF-8 bytes"
+        )
+    return out
+
+
 def _names_to_labels(names: list[str], source: str, *, first_line: int | None) -> LabelSet:
     """Label texts to indices by the module's rule (indices in ASCII digits, or names);
     empty labels and signed integers among integer labels are errors (rows listed)."""
@@ -343,7 +373,7 @@ def index_by_class_names(values: np.ndarray, class_names: list[str], source: str
             f"{duplicated} appear more than once"
         )
     index = {name: k for k, name in enumerate(names)}
-    texts = [(v.decode() if isinstance(v, bytes) else str(v)).strip() for v in values.tolist()]
+    texts = [t.strip() for t in _texts(values, source)]
     unknown = np.array([i for i, t in enumerate(texts) if t not in index], dtype=np.int64)
     if unknown.size:
         first = int(unknown[0])
@@ -362,7 +392,7 @@ def _labels_from_array(
     if values.size == 0:
         raise _no_labels(source, f"an empty array of shape {values.shape}", expected)
     if values.dtype.kind in "US":
-        return _names_to_labels([str(v).strip() for v in values], source, first_line=None)
+        return _names_to_labels(_texts(values, source), source, first_line=None)
     if values.dtype == bool or not np.issubdtype(values.dtype, np.integer):
         if np.issubdtype(values.dtype, np.floating) and values.size:
             whole = np.isfinite(values) & (values == np.round(values))
@@ -479,9 +509,11 @@ def _npz_array(path: Path, z: np.lib.npyio.NpzFile, key: str, *, of: str, shape:
     return z[key]
 
 
-def _npz_class_names(z: np.lib.npyio.NpzFile) -> list[str] | None:
-    """The open .npz ``z``'s optional ``class_names``, as str."""
-    return [str(s) for s in z["class_names"]] if "class_names" in z.files else None
+def _npz_class_names(path: Path, z: np.lib.npyio.NpzFile) -> list[str] | None:
+    """The open .npz ``z``'s optional ``class_names``, as str (bytes decoded as UTF-8)."""
+    if "class_names" not in z.files:
+        return None
+    return _texts(z["class_names"], f"{path}['class_names']")
 
 
 def _npz_features(path: Path) -> tuple[FeatureMatrix, LabelSet | None]:
@@ -489,7 +521,7 @@ def _npz_features(path: Path) -> tuple[FeatureMatrix, LabelSet | None]:
         with np.load(path, allow_pickle=False) as z:
             x = _npz_array(path, z, "features", of="features", shape="(N, D)")
             labels = z["labels"] if "labels" in z.files else None
-            names = _npz_class_names(z)
+            names = _npz_class_names(path, z)
     except (OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -562,7 +594,7 @@ def _read_probs(path: Path) -> tuple[np.ndarray, list[str] | None]:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 probs = _npz_array(path, z, "pred_probs", of="probabilities", shape="(N, K)")
-                names = _npz_class_names(z)
+                names = _npz_class_names(path, z)
             return probs, names
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False), None
