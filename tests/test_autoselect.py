@@ -394,8 +394,8 @@ def test_sweep_specs_take_auto():
     assert {(t.loss, t.gamma) for t in trials} == {("auto", None), ("blurry", "auto")}
     assert all(t.chooses_settings for t in trials) and len(trials) == 4
     bundled = load_spec("auto").trials()
-    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 2  # both criteria
-    assert len(bundled) == 2 * 5 * 3 * 12
+    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 3  # every criterion
+    assert len(bundled) == 2 * 5 * 3 * 13
 
 
 def test_one_loss_search_without_cross_entropy_trains_its_own_warm_up():
@@ -426,3 +426,20 @@ def test_detect_without_loss_flags_chooses_and_writes_the_table(tmp_path, capsys
     assert summary["config"]["loss"] == "auto" and summary["auto"]["chosen"]
     assert (out / "auto.csv").is_file() and (out / "auto.png").is_file()
     assert "Settings chosen without ground truth" in (out / "report.html").read_text()
+
+
+def test_holdout_gap_penalises_fitting_the_training_labels_past_the_held_out_ones():
+    assert autoselect._gap_scores([0.8, 0.8, 0.8], [0.7, 0.9, 1.0]) == pytest.approx(
+        (0.8, 0.7, 0.6)
+    )
+    images, labels, _ = noisy_toy()
+    sel = select_settings(
+        images, labels, train_config=tiny_train_config(), criterion="holdout-gap", quiet=True
+    )
+    chosen = next(r for r in sel.results if r.status == "chosen")
+    assert sel.settings()["epochs"] == chosen.gap_epoch
+    assert len(chosen.train_curve) == len(chosen.curve) == 4
+    gaps = autoselect._gap_scores(chosen.curve, chosen.train_curve)
+    assert chosen.holdout_gap == max(gaps[chosen.candidate.delay :])
+    row = next(r for r in sel.table() if r["status"] == "chosen")
+    assert row["train_acc_by_epoch"].count(";") == 3 and row["gap_epoch"] == chosen.gap_epoch

@@ -131,8 +131,10 @@ def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> Non
         "--auto-criterion",
         choices=CRITERIA,
         help="how --loss auto ranks candidates: holdout-acc (accuracy on the noisy held-out "
-        "split) or cl-cleaned (the same after removing what Confident Learning flags for "
-        f"most candidates) (default: {defaults['auto_criterion']})",
+        "split), cl-cleaned (the same after removing what Confident Learning flags for "
+        "most candidates) or holdout-gap (held-out accuracy less how far the training "
+        "accuracy runs ahead of it: sees memorising, which in-sample detection suffers "
+        f"from) (default: {defaults['auto_criterion']})",
     )
     g.add_argument(
         "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"

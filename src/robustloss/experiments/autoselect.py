@@ -31,6 +31,9 @@ and recorded for every candidate (:data:`CRITERIA`):
   probabilities after the rung's last epoch; the consensus is shared, so no candidate
   cleans its own validation set). A CL-based criterion: it removes the probably-wrong
   labels from the validation split before scoring.
+- ``holdout-gap``: per epoch, held-out accuracy less how far the training accuracy (on the
+  given labels) runs ahead of it (:func:`_gap_scores`): it also sees memorisation, which
+  matters when the detection uses in-sample probabilities.
 
 **Label-free by construction.** :func:`select_settings` takes the images and the labels the
 model trains on, and settings: nothing else. It never sees a clean label, a corruption
@@ -95,7 +98,7 @@ AUTO = "auto"
 MAX_RATIO = 2.5
 
 #: Model-selection criteria, computed for every candidate; the first is the default.
-CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned")
+CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned", "holdout-gap")
 
 #: The hyperparameter each loss can have chosen (``--gamma auto`` ...), with its grid.
 AUTO_PARAMS: dict[str, tuple[str, tuple[float, ...]]] = {
@@ -394,13 +397,24 @@ class CandidateResult:
     best_epoch: int | None  # 1-based
     cl_cleaned: float | None  # criterion cl-cleaned after its last rung
     reason: str = ""  # why it failed, for a failure
+    train_curve: tuple[float, ...] = ()  # training accuracy vs the given labels, per epoch
+    holdout_gap: float | None = None  # criterion holdout-gap: best over the counted epochs
+    gap_epoch: int | None = None  # 1-based, where holdout-gap peaked
 
     @property
     def ok(self) -> bool:
         return self.status in ("chosen", "kept", "pruned")
 
     def value(self, criterion: str) -> float | None:
-        return self.holdout_acc if criterion == "holdout-acc" else self.cl_cleaned
+        return {
+            "holdout-acc": self.holdout_acc,
+            "cl-cleaned": self.cl_cleaned,
+            "holdout-gap": self.holdout_gap,
+        }[criterion]
+
+    def epoch_for(self, criterion: str) -> int | None:
+        """The epochs a final run with this candidate trains under ``criterion``."""
+        return self.gap_epoch if criterion == "holdout-gap" else self.best_epoch
 
     def row(self) -> dict[str, Any]:
         """One row of ``auto.csv``."""
@@ -417,7 +431,10 @@ class CandidateResult:
             "holdout_acc": self.holdout_acc,
             "best_epoch": self.best_epoch,
             "cl_cleaned": self.cl_cleaned,
+            "holdout_gap": self.holdout_gap,
+            "gap_epoch": self.gap_epoch,
             "holdout_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.curve),
+            "train_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.train_curve),
             "reason": self.reason,
         }
 
@@ -425,7 +442,8 @@ class CandidateResult:
 #: Columns of ``auto.csv``, in order.
 TABLE_COLUMNS: tuple[str, ...] = (
     "candidate", "loss", "gamma", "cutoff", "q", "delay", "status", "epochs_trained",
-    "holdout_acc", "best_epoch", "cl_cleaned", "holdout_acc_by_epoch", "reason",
+    "holdout_acc", "best_epoch", "cl_cleaned", "holdout_gap", "gap_epoch",
+    "holdout_acc_by_epoch", "train_acc_by_epoch", "reason",
 )  # fmt: skip
 
 
@@ -686,8 +704,11 @@ class _Search:
             return _failed(c, "collapsed", collapse)
         self.probs[i] = probs
         curve = tuple(float(h["test_acc"]) for h in history)
+        train_curve = tuple(float(h["train_acc"]) for h in history)
+        gap = _gap_scores(curve, train_curve)
         first = min(c.delay, len(curve) - 1) if c.loss != "ce" else 0  # warm-up: not counted
         best = first + int(np.argmax(curve[first:]))  # ties: the earlier (shorter) epoch
+        best_gap = first + int(np.argmax(gap[first:]))
         return CandidateResult(
             candidate=c,
             status="pruned",
@@ -696,6 +717,9 @@ class _Search:
             holdout_acc=curve[best],
             best_epoch=best + 1,
             cl_cleaned=None,
+            train_curve=train_curve,
+            holdout_gap=gap[best_gap],
+            gap_epoch=best_gap + 1,
         )
 
     def _score_cleaned(self, results: list[CandidateResult], indices) -> list[CandidateResult]:
@@ -718,6 +742,18 @@ class _Search:
     def _log(self, message: str) -> None:
         if not self.quiet:
             print(f"[robustloss] auto {message}", file=sys.stderr, flush=True)
+
+
+def _gap_scores(held: Sequence[float], trained: Sequence[float]) -> tuple[float, ...]:
+    """Criterion holdout-gap per epoch: held-out accuracy less how far the accuracy on the
+    training labels runs ahead of it, ``h_e - max(0, t_e - h_e)``.
+
+    A model that fits the given training labels better than it predicts held-out ones is
+    fitting wrong labels it was trained on (memorising): what an in-sample run's detection
+    suffers from and held-out accuracy alone does not see. ``t_e`` is the running accuracy
+    of epoch e's training batches (dropout on), a slight underestimate of the fit.
+    """
+    return tuple(h - max(0.0, t - h) for h, t in zip(held, trained, strict=True))
 
 
 def _failed(c: Candidate, status: str, reason: str) -> CandidateResult:
@@ -779,13 +815,19 @@ def _decide(
         else ""
     )
     failed = sum(not r.ok for r in results)
+    epochs = int(best.epoch_for(plan.criterion))
+    peak = (
+        f"its held-out accuracy less its train-held gap peaked ({best.holdout_gap:.4f})"
+        if plan.criterion == "holdout-gap"
+        else f"its held-out accuracy peaked ({best.holdout_acc:.4f})"
+    )
     why = (
-        f"{best.candidate.name}, {_epochs(int(best.best_epoch))}: the highest "
+        f"{best.candidate.name}, {_epochs(epochs)}: the highest "
         f"{plan.criterion} ({value:.4f}) of the {len(finalists)} candidate(s) trained to "
         f"{plan.epochs} epochs{runner}; {len(results)} candidates, halved after "
         f"{_epochs(plan.rung_epochs)}"
         + (f", {failed} failed (skipped)" if failed else "")
-        + f"; epochs: where its held-out accuracy peaked ({best.holdout_acc:.4f})"
+        + f"; epochs: where {peak}"
     )
     results = list(results)
     results[order[0]] = dataclasses.replace(best, status="chosen")
@@ -794,7 +836,7 @@ def _decide(
         criterion=plan.criterion,
         results=tuple(results),
         chosen=best.candidate,
-        chosen_epochs=int(best.best_epoch),
+        chosen_epochs=epochs,
         why=why,
         seconds=seconds,
         sample_epochs=sample_epochs,
