@@ -163,3 +163,17 @@ def test_a_sweep_with_loss_auto_renders(tmp_path):
     page = paths["index"].read_text(encoding="utf-8")
     assert "<th>auto</th>" in page and "(0/2, p n/a)" in page and "oracle over the grid" in page
     assert "(0/2, p n/a)" in paths["table1_md"].read_text(encoding="utf-8")
+
+
+def test_auto_criterion_is_part_of_the_setting_and_only_the_default_takes_the_cell():
+    """Trials differing in auto_criterion share a row; the best criterion by F1 would be
+    chosen with ground truth, so only the default criterion's auto fills the auto cell."""
+    trials = [trial("ce", i, f, auto_criterion="holdout-acc") for i, f in enumerate(CE)]
+    trials += [trial("auto", i, 0.7, auto_criterion="holdout-acc") for i in range(3)]
+    trials += [trial("auto", i, 0.99, auto_criterion="cl-cleaned") for i in range(3)]
+    settings = group_settings(trials)
+    assert {s.label for s in settings} == {"CE", "auto", "auto criterion cl-cleaned"}
+    rows = table1_rows(settings)
+    assert len({r["row"] for r in rows}) == 1  # one row, not one per criterion
+    auto = next(r for r in rows if r["loss"] == "auto")
+    assert auto["f1_mean"] == pytest.approx(0.7)  # the default criterion's, not the best
