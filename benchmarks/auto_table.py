@@ -11,10 +11,10 @@ seeds, for:
 - **oracle**: per seed, the best F1 among auto's own candidate grid (every candidate run as
   a fixed setting), i.e. chosen WITH the known corruptions, as the paper's Table 1 chose;
   an upper bound, not a method;
-- **auto** (``--loss auto``, criterion holdout-acc) and **auto-cl** (criterion cl-cleaned):
-  chosen from the noisy labels alone.
+- **auto** (``--loss auto``, criterion holdout-acc), **auto-cl** (criterion cl-cleaned) and
+  **auto-gap** (criterion holdout-gap): chosen from the noisy labels alone.
 
-Every comparison is paired (same seeds, same corruption): for auto and auto-cl against CE
+Every comparison is paired (same seeds, same corruption): for auto against CE
 and against the default, the number of seeds on which auto is higher and a paired t-test's
 two-sided p-value (``scipy.stats.ttest_rel``; "n/a" under 2 pairs). Then the issue's goals:
 auto >= default on every row within the seed spread, >= CE + 0.01 on average, within 0.01
@@ -42,7 +42,10 @@ def _method(config: dict[str, Any]) -> str | None:
     """ "auto", "auto-cl", or the candidate's name for a fixed setting."""
     loss = config["loss"]
     if loss == "auto":
-        return "auto-cl" if config.get("auto_criterion") == "cl-cleaned" else "auto"
+        criterion = config.get("auto_criterion") or "holdout-acc"
+        return {"holdout-acc": "auto", "cl-cleaned": "auto-cl", "holdout-gap": "auto-gap"}[
+            criterion
+        ]
     parts = [loss]
     for key in ("gamma", "cutoff", "q"):
         if config.get(key) is not None:
@@ -103,8 +106,8 @@ def _p(p: float | None) -> str:
 def table(f1, chosen, seconds, ratio) -> list[str]:
     lines = [
         "| dataset | noise | CE | default (BL 0.4) | oracle of the grid (ground truth) | "
-        "auto | auto vs CE: wins, p | auto vs default: wins, p | auto-cl | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "auto | auto vs CE: wins, p | auto vs default: wins, p | auto-cl | auto-gap | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     default_name = f"blurry gamma={DEFAULT[1]}"
     gaps = defaultdict(list)
@@ -116,6 +119,7 @@ def table(f1, chosen, seconds, ratio) -> list[str]:
         seeds = sorted(set.intersection(*(set(v) for v in grid.values()))) if grid else []
         oracle = {s: max(v[s] for v in grid.values()) for s in seeds}
         auto, auto_cl = methods.get("auto", {}), methods.get("auto-cl", {})
+        auto_gap = methods.get("auto-gap", {})
         w_ce, p_ce = _paired(auto, ce)
         w_def, p_def = _paired(auto, default)
         dataset, kind, rate = row
@@ -123,16 +127,17 @@ def table(f1, chosen, seconds, ratio) -> list[str]:
             f"| {dataset} | {kind} {rate:g} | {_fmt(list(ce.values()))} | "
             f"{_fmt(list(default.values()))} | {_fmt(list(oracle.values()))} | "
             f"**{_fmt(list(auto.values()))}** | {w_ce}, p={_p(p_ce)} | {w_def}, p={_p(p_def)} "
-            f"| {_fmt(list(auto_cl.values()))} | {len(auto)} |"
+            f"| {_fmt(list(auto_cl.values()))} | {_fmt(list(auto_gap.values()))} | {len(auto)} |"
         )
         for name, ref in (("ce", ce), ("default", default), ("oracle", oracle)):
             common = sorted(set(auto) & set(ref))
             if common:
                 gaps[name].append(statistics.mean(auto[s] - ref[s] for s in common))
-        for name, ref in (("ce", ce), ("oracle", oracle)):
-            common = sorted(set(auto_cl) & set(ref))
-            if common:
-                gaps["cl-" + name].append(statistics.mean(auto_cl[s] - ref[s] for s in common))
+        for tag, other in (("cl-", auto_cl), ("gap-", auto_gap)):
+            for name, ref in (("ce", ce), ("default", default), ("oracle", oracle)):
+                common = sorted(set(other) & set(ref))
+                if common:
+                    gaps[tag + name].append(statistics.mean(other[s] - ref[s] for s in common))
         spread = max(_ms(list(auto.values()))[1], _ms(list(default.values()))[1], 0.0)
         goal_rows.append((row, auto, default, ce, spread))
     lines += ["", "Mean paired difference over the rows (auto - reference):"]
@@ -150,7 +155,7 @@ def table(f1, chosen, seconds, ratio) -> list[str]:
         )
     lines += ["", "What auto chose (per seed), and its cost:"]
     for row in sorted(chosen):
-        for method in ("auto", "auto-cl"):
+        for method in ("auto", "auto-cl", "auto-gap"):
             picks = chosen[row].get(method, {})
             if not picks:
                 continue
