@@ -335,3 +335,13 @@ def test_load_path_dispatch(tmp_path, gray_folder):
 def test_imageset_checks_lengths():
     with pytest.raises(ValueError, match="3 images but 2 labels"):
         ImageSet(np.zeros((3, 2, 2), np.uint8), np.zeros(2, np.int64), ["a", "b"])
+
+
+def test_npz_class_names_that_are_not_utf8_are_a_clear_error(tmp_path):
+    from robustloss.data.folder import DataError, load_npz
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 1, 0, 1]),
+             class_names=np.array([b"cat", b"\xffowl"]))  # fmt: skip
+    with pytest.raises(DataError, match=r"class_names.*not UTF-8.*row 1"):
+        load_npz(path)

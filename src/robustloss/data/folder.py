@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robustloss.data.features import index_by_class_names
+from robustloss.data.features import _texts, index_by_class_names
 from robustloss.data.idx import DataError
 
 __all__ = [
@@ -419,7 +419,7 @@ def _npz_name_list(names: np.ndarray, path: Path) -> list[str]:
         raise DataError(
             f"{path}: class_names must be a 1-D array of strings, got {names.dtype} {names.shape}"
         )
-    out = [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
+    out = _texts(names, f"{path}['class_names']")  # bytes: UTF-8, else a DataError naming rows
     if len(out) < 2:
         raise DataError(f"{path}: class_names has {len(out)} name(s), need at least 2")
     if len(set(out)) != len(out):
