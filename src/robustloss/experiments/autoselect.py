@@ -22,7 +22,7 @@ and its Inspirations in Learning with Noisy Labels") prove that under class-cond
 noise with a diagonally dominant transition matrix the classifier that maximises accuracy
 against the noisy labels also maximises clean accuracy, and so a noisy validation split
 ranks models (and epochs) as a clean one would; Toner & Storkey (2024, arXiv 2409.06830)
-find early stopping on noisy validation accuracy near-optimal. Both criteria are computed
+find early stopping on noisy validation accuracy near-optimal. All three criteria are computed
 and recorded for every candidate (:data:`CRITERIA`):
 
 - ``holdout-acc`` (the default): the best held-out accuracy against the given labels.
@@ -297,6 +297,11 @@ def _candidate_epochs(c: Candidate, r: int) -> int:
     return r if c.loss == "ce" else r - min(c.delay, r)
 
 
+def _longest_delay(cands: Sequence[Candidate], r: int) -> int:
+    """The longest cross-entropy warm-up any candidate starts from (within rung 1)."""
+    return max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
+
+
 def _min_search(num_classes: int, n_train: int) -> int:
     return min(n_train, max(200, 10 * num_classes))
 
@@ -323,21 +328,40 @@ def plan_search(
             ``max_ratio`` <= 1.
     """
     y = np.asarray(labels, dtype=np.int64)
+    return _plan(
+        y, _split(y, holdout, seed), epochs=epochs, protocol=protocol, folds=folds, loss=loss,
+        fixed=fixed, criterion=criterion, max_ratio=max_ratio, num_classes=num_classes,
+    )  # fmt: skip
+
+
+def _plan(
+    y: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    *,
+    epochs: int,
+    protocol: str,
+    folds: int,
+    loss: str | None,
+    fixed: dict[str, Any] | None,
+    criterion: str,
+    max_ratio: float,
+    num_classes: int | None,
+) -> SearchPlan:
+    """:func:`plan_search` on a held-out split made already (:func:`_split`)."""
     if criterion not in CRITERIA:
         raise ValueError(f"Expected `criterion` to be one of {CRITERIA}, but got {criterion!r}")
     if not (isinstance(max_ratio, (int, float)) and max_ratio > 1.0):
         raise ValueError(f"Expected `max_ratio` to be a number > 1, but got {max_ratio!r}")
     n = int(y.shape[0])
     k = int(num_classes if num_classes is not None else (y.max() + 1 if n else 0))
-    train_idx, held_idx = _split(y, holdout, seed)
+    train_idx, held_idx = split
     n_held, n_train = int(held_idx.size), int(train_idx.size)
     cands = candidate_grid(epochs, loss=loss, fixed=fixed)
     r = rung_epochs(epochs)
     keep = min(len(cands), math.ceil(len(cands) / 3)) if epochs > r else len(cands)
     scored = sum(_candidate_epochs(c, r) for c in cands) + keep * (epochs - r)
     # Without a cross-entropy candidate, the delays' warm-up is a run of its own.
-    longest = max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
-    own_warmup = longest if cands[0].loss != "ce" else 0
+    own_warmup = _longest_delay(cands, r) if cands[0].loss != "ce" else 0
     train_epochs = scored + own_warmup
     predictions = len(cands) + (keep if epochs > r else 0)  # cl-cleaned's held-out passes
     eval_cost = EVAL_COST * n_held * (train_epochs + predictions)
@@ -537,7 +561,7 @@ def select_settings(
         loss: None to choose among all losses (:func:`candidate_grid`); a loss of
             :data:`AUTO_PARAMS` to choose its parameter.
         fixed: with ``loss``, its other hyperparameters, held fixed.
-        criterion: one of :data:`CRITERIA` (both are computed and recorded).
+        criterion: one of :data:`CRITERIA` (all are computed and recorded).
         holdout: the held-out fraction, stratified on ``labels``.
         max_ratio: budget of search + final run, in fixed-setting runs of ``protocol``.
         num_classes: K (default ``labels.max() + 1``).
@@ -559,11 +583,11 @@ def select_settings(
         )
     k = int(num_classes if num_classes is not None else y.max() + 1)
     seed = train_config.seed
-    plan = plan_search(
-        y, epochs=train_config.epochs, protocol=protocol, folds=folds, loss=loss, fixed=fixed,
-        criterion=criterion, holdout=holdout, max_ratio=max_ratio, num_classes=k, seed=seed,
+    train_idx, held_idx = _split(y, holdout, seed)  # made once: the plan counts it
+    plan = _plan(
+        y, (train_idx, held_idx), epochs=train_config.epochs, protocol=protocol, folds=folds,
+        loss=loss, fixed=fixed, criterion=criterion, max_ratio=max_ratio, num_classes=k,
     )  # fmt: skip
-    train_idx, held_idx = _split(y, holdout, seed)
     search_idx = _subsample(train_idx, y, plan.n_search, seed)
     search = _Search(
         base=dataclasses.replace(
@@ -635,7 +659,7 @@ class _Search:
     def _warmup(self, cands: Sequence[Candidate], r: int) -> Path | None:
         """Where the cross-entropy warm-up's checkpoints are: candidate 0's run when it is
         cross entropy (trained first), else a warm-up run of the longest delay, here."""
-        longest = max((min(c.delay, r) for c in cands if c.loss != "ce"), default=0)
+        longest = _longest_delay(cands, r)
         if longest == 0:
             return None
         if cands[0].loss == "ce":

@@ -96,6 +96,32 @@ class _Job:
     checkpoint_dir: Path | None
     resume_dir: Path | None
 
+    @classmethod
+    def of(
+        cls,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        num_classes: int | None,
+        true_labels: np.ndarray | None,
+        test: tuple[np.ndarray, np.ndarray] | None,
+        quiet: bool,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume_dir: str | os.PathLike | None = None,
+    ) -> _Job:
+        """The job of these arguments: K defaulted from the labels, paths as Paths."""
+        labels = np.asarray(labels)
+        return cls(
+            images=images,
+            labels=labels,
+            num_classes=int(labels.max()) + 1 if num_classes is None else num_classes,
+            true_labels=None if true_labels is None else np.asarray(true_labels),
+            test=test,
+            quiet=quiet,
+            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
+            resume_dir=None if resume_dir is None else Path(resume_dir),
+        )
+
 
 def predicted_probabilities(
     images: np.ndarray,
@@ -155,16 +181,10 @@ def predicted_probabilities(
             images, labels, train_config, head=head, folds=folds, seed=seed,
             num_classes=num_classes, true_labels=true_labels, test=test, quiet=quiet,
         )  # fmt: skip
-    job = _Job(
-        images=images,
-        labels=labels,
-        num_classes=int(labels.max()) + 1 if num_classes is None else num_classes,
-        true_labels=None if true_labels is None else np.asarray(true_labels),
-        test=test,
-        quiet=quiet,
-        checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
-        resume_dir=None if resume_dir is None else Path(resume_dir),
-    )
+    job = _Job.of(
+        images, labels, num_classes=num_classes, true_labels=true_labels, test=test,
+        quiet=quiet, checkpoint_dir=checkpoint_dir, resume_dir=resume_dir,
+    )  # fmt: skip
     if protocol == "in-sample":
         return _in_sample(job, train_config)
     return _k_fold(job, train_config, protocol=protocol, folds=folds, seed=seed)
@@ -240,33 +260,25 @@ def train_in_sample(
     Arguments as :func:`predicted_probabilities`. Returns the
     :class:`~robustloss.train.TrainResult` and ``[test accuracy]`` (None without ``test``).
     """
-    labels = np.asarray(labels)
-    job = _Job(
-        images=images,
-        labels=labels,
-        num_classes=int(labels.max()) + 1 if num_classes is None else num_classes,
-        true_labels=None if true_labels is None else np.asarray(true_labels),
-        test=test,
-        quiet=quiet,
-        checkpoint_dir=None,
-        resume_dir=None,
+    job = _Job.of(
+        images, labels, num_classes=num_classes, true_labels=true_labels, test=test, quiet=quiet
     )
+    return _train_one(job, train_config)
+
+
+def _train_one(job: _Job, train_config: TrainConfig) -> tuple[TrainResult, list[float] | None]:
+    """The in-sample model, and its test accuracy (None without a test split)."""
     result = _fit(job, train_config, None, 0, test_per_epoch=True)
-    return result, _in_sample_test_accs(job, result)
-
-
-def _in_sample_test_accs(job: _Job, result: TrainResult) -> list[float] | None:
     if job.test is None:
-        return None
+        return result, None
     done = result.test_acc  # evaluated by train() on the model it returned already
-    return [_accuracy(result.model, *job.test) if done is None else float(done)]
+    return result, [_accuracy(result.model, *job.test) if done is None else float(done)]
 
 
 def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
     """One model on all examples, asked about those same examples."""
-    result = _fit(job, train_config, None, 0, test_per_epoch=True)
+    result, test_accs = _train_one(job, train_config)
     pred_probs = predict_proba(result.model, job.images)
-    test_accs = _in_sample_test_accs(job, result)
     n = job.labels.shape[0]
     return _collect(
         [result],
