@@ -443,3 +443,14 @@ def test_holdout_gap_penalises_fitting_the_training_labels_past_the_held_out_one
     assert chosen.holdout_gap == max(gaps[chosen.candidate.delay :])
     row = next(r for r in sel.table() if r["status"] == "chosen")
     assert row["train_acc_by_epoch"].count(";") == 3 and row["gap_epoch"] == chosen.gap_epoch
+
+
+def test_dry_run_on_data_too_small_to_search_says_what_the_run_will_do(tmp_path):
+    images, labels = synthetic_images(90, 0)
+    npz = tmp_path / "small.npz"
+    np.savez(npz, images=images, labels=labels)
+    cfg = RunConfig.from_dict(tiny_run(data=str(npz), dataset=None))
+    lines = plan_lines(cfg, corrupt=True)
+    assert lines[-1].startswith("auto: no search, the default setting blurry gamma=0.4")
+    with pytest.raises(autoselect.TooSmallError):  # one loss's parameter: no fallback
+        plan_lines(cfg.with_chosen({"loss": "blurry", "gamma": "auto"}), corrupt=True)

@@ -286,11 +286,18 @@ def plan_lines(config: RunConfig | dict[str, Any], *, corrupt: bool) -> list[str
         f"epochs: {cost:,.0f} sample-epochs"
     )
     if cfg.chooses_settings:
-        plan = plan_search(
-            train_set.labels, epochs=cfg.epochs, protocol=cfg.protocol, folds=cfg.folds,
-            loss=None if cfg.loss == AUTO else cfg.loss, fixed=cfg.loss_params(),
-            criterion=cfg.auto_criterion, holdout=cfg.holdout, num_classes=k, seed=cfg.seed,
-        )  # fmt: skip
+        loss = None if cfg.loss == AUTO else cfg.loss
+        try:
+            plan = plan_search(
+                train_set.labels, epochs=cfg.epochs, protocol=cfg.protocol, folds=cfg.folds,
+                loss=loss, fixed=cfg.loss_params(), criterion=cfg.auto_criterion,
+                holdout=cfg.holdout, num_classes=k, seed=cfg.seed,
+            )  # fmt: skip
+        except TooSmallError as exc:
+            if loss is not None:  # as the run itself: no default to fall back on
+                raise
+            fallback = Selection.fallback(str(exc), epochs=cfg.epochs, criterion=cfg.auto_criterion)
+            return [*lines, f"auto: {fallback.why}"]
         lines += plan.lines()
     return lines
 
