@@ -101,7 +101,7 @@ def _float_or_auto(text: str) -> float | str:
 def _loss_default(defaults: dict[str, Any]) -> str:
     """``ce``, or ``blurry --gamma 0.4``: the default loss with its default hyperparameters."""
     if defaults["loss"] == AUTO:
-        fixed = _loss_default({**DETECT_FIXED_LOSS_DEFAULTS})
+        fixed = _loss_default(DETECT_FIXED_LOSS_DEFAULTS)
         return f"auto; on --features, or with a loss parameter but no --loss: {fixed}"
     params = "".join(
         f" {_flag(n)} {defaults[n]}" for n in _VALUED_LOSS_PARAMS if defaults.get(n) is not None
