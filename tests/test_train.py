@@ -48,7 +48,11 @@ def data():
 
 
 def cfg(**kw) -> TrainConfig:
-    base = {"epochs": 2, "batch_size": 32, "model": "tiny", "threads": 1, "lr": 3e-3}
+    # fp32 pinned: precision "auto" resolves to bf16 + channels-last on a CPU with native bf16,
+    # and these tests are about the training mechanics, the same on every CPU (the auto rule
+    # has its own tests, with the capability checks mocked, in test_precision.py)
+    base = {"epochs": 2, "batch_size": 32, "model": "tiny", "threads": 1, "lr": 3e-3,
+            "precision": "fp32"}  # fmt: skip
     base.update(kw)
     return TrainConfig(**base)
 
