@@ -51,11 +51,12 @@ def trial(dataset: str, protocol: str, seed: int, args: argparse.Namespace) -> d
     s = run_experiment(cfg, quiet=True)
     return {"dataset": dataset, "protocol": protocol, "seed": seed, "subset": args.subset,
             "f1": s.f1, "precision": s.precision, "recall": s.recall, "flagged": s.flagged,
-            "seconds": time.perf_counter() - start, "test_acc": s.test_acc}  # fmt: skip
+            "seconds": time.perf_counter() - start, "test_acc": s.test_acc,
+            "precision_used": s.precision_used, "cpu_capability": s.cpu_capability}  # fmt: skip
 
 
 COLUMNS = ("dataset", "protocol", "seed", "subset", "f1", "precision", "recall", "flagged",
-           "seconds", "test_acc")  # fmt: skip
+           "seconds", "test_acc", "precision_used", "cpu_capability")  # fmt: skip
 
 
 def _done_rows(path: Path | None, subset: int | None) -> list[dict]:
@@ -73,6 +74,18 @@ def _append(path: Path | None, row: dict) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.is_file()
+    if not new:
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != list(COLUMNS):  # an older CSV: rewrite it with today's columns, once
+            with path.open(newline="") as f:
+                old = list(csv.DictReader(f))
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
+                writer.writeheader()
+                writer.writerows({k: r.get(k, "") for k in COLUMNS} for r in old)
+            tmp.replace(path)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
         if new:
@@ -108,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 _append(args.csv, row)
                 print(f"{dataset} {protocol} seed {seed}: F1 {row['f1']:.4f} "
-                      f"{row['seconds']:.0f} s", flush=True)  # fmt: skip
+                      f"{row['seconds']:.0f} s ({row['precision_used']}, "
+                      f"{row['cpu_capability']})", flush=True)  # fmt: skip
     rows = [r for r in rows if r["dataset"] in args.datasets and int(r["seed"]) in args.seeds]
     table = []
     for dataset in args.datasets:
