@@ -4,6 +4,10 @@ Run:  .venv/bin/python benchmarks/time_to_detect.py [--dataset mnist|fashion-mni
       [--subset N] [--seeds 0 1 2] [--threads T] [--paths i,ii,ii10,iii] [--epochs 10]
       [--json OUT]
 
+``--json OUT`` is rewritten after every path, and a rerun with the same OUT skips the
+(dataset, seed, path) it already holds: a stopped race resumes (on the same kind of
+machine, threads and epochs only; it refuses to mix).
+
 Per dataset and seed, the labels are corrupted ONCE (symmetric, rho 0.2, seed = the seed)
 and every path gets the same uint8 images and noisy labels; each is timed end to end, from
 those arrays to its list of flagged indices, side by side in one process:
@@ -178,11 +182,50 @@ def _ms(values: list[float], fmt: str) -> str:
     return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
 
 
-def race(dataset: str, args) -> list[dict]:
+def _machine() -> dict:
+    return {"cpu_capability": cpu_capability(), "native_bf16": cpu_has_native_bf16()}
+
+
+def _resume(path: Path | None, args) -> list[dict]:
+    """The rows an earlier run of the same race wrote to ``path`` (a stopped race resumes).
+
+    Only rows measured on this kind of machine, with the same threads and epochs, are
+    kept: a ratio between times taken on two CPUs would mean nothing.
+    """
+    if path is None or not path.is_file():
+        return []
+    rows = json.loads(path.read_text())["rows"]
+    same = _machine() | {"threads": args.threads, "max_epochs": args.epochs}
+    other = [r for r in rows if any(r.get(k) != v for k, v in same.items())]
+    if other:
+        raise SystemExit(
+            f"{path}: {len(other)} of its {len(rows)} rows were measured with other settings "
+            f"or on another machine ({ {k: other[0].get(k) for k in same} } vs {same}); "
+            "write this race to another --json file"
+        )
+    return rows
+
+
+def _save(path: Path | None, rows: list[dict], args) -> None:
+    """Every row so far, written atomically after each path (nothing half-written)."""
+    if path is None:
+        return
+    meta = {"argv": sys.argv, "threads": args.threads, "torch": torch.__version__} | _machine()
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def race(dataset: str, args, rows: list[dict]) -> list[dict]:
+    """Run every (seed, path) of ``dataset`` not already in ``rows``; append to ``rows``."""
     from robustloss.noise import corrupt_labels
 
-    rows = []
+    n_wanted = args.subset or 60_000
     for seed in args.seeds:
+        done = {r["path"] for r in rows
+                if (r["dataset"], r["seed"], r["n"]) == (dataset, seed, n_wanted)}  # fmt: skip
+        if done >= set(args.paths):
+            continue
         images, clean = load(dataset, args.subset, seed)
         noisy, corrupted = corrupt_labels(
             clean, RHO, num_classes=10, kind="symmetric", rng=np.random.default_rng(seed)
@@ -190,6 +233,8 @@ def race(dataset: str, args) -> list[dict]:
         noisy, corrupted = np.asarray(noisy, dtype=np.int64), np.asarray(corrupted, dtype=bool)
         order = args.paths if seed % 2 == 0 else args.paths[::-1]  # drifts hit all alike
         for name in order:
+            if name in done:
+                continue  # measured by an earlier run of this race (--json resumes)
             fn = runner(name, args)
             t0 = time.perf_counter()
             out = fn(images, noisy.copy(), seed)  # arrays in, flagged list out
@@ -197,8 +242,10 @@ def race(dataset: str, args) -> list[dict]:
             row = {"dataset": dataset, "seed": seed, "path": name, "n": len(noisy),
                    "seconds": seconds, "precision_used": out["precision_used"],
                    "epochs": out["epochs"], "flagged": len(out["flagged"]),
+                   "threads": args.threads, "max_epochs": args.epochs, **_machine(),
                    **score(out["flagged"], corrupted)}
             rows.append(row)
+            _save(args.json, rows, args)
             print(f"  {dataset} seed {seed} {name:<5s} {seconds:8.1f} s  F1 {row['f1']:.4f}  "
                   f"epochs {out['epochs']}", flush=True)
     return rows
@@ -249,14 +296,13 @@ def main() -> None:
     print(f"time to detect: {datasets}, subset {args.subset or 'all'}, seeds {args.seeds}, "
           f"threads {args.threads}, epochs {args.epochs}; torch {torch.__version__}, CPU "
           f"capability {cpu_capability()}, native bf16 {cpu_has_native_bf16()}", flush=True)
-    rows = [row for d in datasets for row in race(d, args)]
+    rows = _resume(args.json, args)
     for d in datasets:
-        print(table(rows, d, args.paths))
+        race(d, args, rows)
+    n = args.subset or 60_000
+    for d in datasets:
+        print(table([r for r in rows if r["n"] == n and r["seed"] in args.seeds], d, args.paths))
     if args.json:
-        meta = {"argv": sys.argv, "cpu_capability": cpu_capability(),
-                "native_bf16": cpu_has_native_bf16(), "threads": args.threads,
-                "torch": torch.__version__}
-        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
 
 
