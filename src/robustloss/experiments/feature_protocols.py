@@ -10,7 +10,8 @@ N examples, D dimensions, K classes. Two uses of the head trainer
     head seeded with ``derive_seed(head.seed, FOLD_STREAM, k)``), a fresh head per fold,
     out-of-fold probabilities. The folds are independent :class:`FoldTask` records run by
     ``fold_map`` (in this process by default; ``detect --executor`` passes one that sends
-    them to Dask workers, which read the feature file themselves: a shared filesystem).
+    them to Dask workers, which read the feature file themselves: a shared filesystem;
+    :mod:`robustloss.experiments.folds`).
 :func:`embed_cv_probabilities` (``--protocol embed-cv``)
     A cheaper out-of-sample protocol for images: ONE CNN trained in-sample with the run's
     (robust) loss, its penultimate-layer embeddings of every image
@@ -22,8 +23,6 @@ N examples, D dimensions, K classes. Two uses of the head trainer
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 
 from robustloss.data.features import FeatureMatrix
+from robustloss.experiments.folds import FoldMap, dask_fold_map, map_in_process
 from robustloss.experiments.protocols import (
     FOLD_STREAM,
     PROTOCOL_NOTES,
@@ -49,6 +49,7 @@ from robustloss.train.inputs import as_tensor
 __all__ = [
     "EMBED_HEAD",
     "FEATURE_PROTOCOLS",
+    "FoldMap",
     "FoldOutcome",
     "FoldTask",
     "dask_fold_map",
@@ -66,9 +67,6 @@ FEATURE_PROTOCOLS: tuple[str, ...] = ("in-sample", "cv")
 #: (N x 128 for the paper's CNN), so 20 passes cost seconds; fewer left the heads short of
 #: the CNN's own accuracy in trials on MNIST subsets.
 EMBED_HEAD: dict[str, Any] = {"epochs": 20, "batch_size": 512, "lr": 1e-3}
-
-#: ``fold_map(run_fold, tasks) -> outcomes`` in task order (default: the builtin ``map``).
-FoldMap = Callable[[Callable[["FoldTask"], "FoldOutcome"], Sequence["FoldTask"]], Sequence[Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,26 +101,6 @@ def run_fold(task: FoldTask) -> FoldOutcome:
     )
     probs = predict_head(result.model, task.matrix, task.predict_rows)
     return FoldOutcome(task.k, probs, result.history, result.config, result.model)
-
-
-def _map_in_process(fn, tasks):
-    return [fn(t) for t in tasks]
-
-
-def dask_fold_map(client: Any) -> FoldMap:
-    """A ``fold_map`` that runs each fold as one task on a Dask ``client``'s workers.
-
-    The tasks carry the feature matrix by path (workers read the file themselves: a
-    shared filesystem) and come back as :class:`FoldOutcome` records; the same seeds
-    and thread count give bitwise the results of the in-process run.
-    """
-
-    def fold_map(fn, tasks):
-        keys = [f"robustloss-fold-{t.k}-{uuid.uuid4().hex[:8]}" for t in tasks]
-        futures = client.map(fn, list(tasks), key=keys)
-        return client.gather(futures)
-
-    return fold_map
 
 
 def head_probabilities(
@@ -179,7 +157,7 @@ def head_probabilities(
         FoldTask(j, matrix, full, rows[tr], rows[held], dataclasses.replace(config, seed=s), k)
         for j, ((tr, held), s) in enumerate(zip(splits, seeds, strict=True))
     ]
-    outcomes = sorted((fold_map or _map_in_process)(run_fold, tasks), key=lambda o: o.k)
+    outcomes = sorted((fold_map or map_in_process)(run_fold, tasks), key=lambda o: o.k)
     pred_probs = np.empty((r, k), dtype=np.float64)
     fold_of = np.full(r, -1, dtype=np.int64)
     for (_, held), outcome in zip(splits, outcomes, strict=True):

@@ -1,0 +1,67 @@
+"""Where the K folds of one cv run train: a ``fold_map``.
+
+``fold_map(fn, tasks)`` returns ``[fn(task) for task in tasks]`` in task order; with
+``shared=`` (what every task needs and is too big to copy into each: an image run's N
+images and labels) it returns ``[fn(task, shared) for task in tasks]``. The tasks are small
+frozen records (a fold's rows, config and seed); ``shared`` travels once. Two maps:
+
+:func:`map_in_process`
+    The default: one fold after another in this process.
+:func:`dask_fold_map`
+    One Dask task per fold on a client's workers (``robustloss detect --executor``).
+    ``shared`` is scattered to the cluster once (to one worker; the others fetch it from
+    there when a fold lands on them), never copied into the K tasks of the graph.
+
+Used by :func:`robustloss.experiments.feature_protocols.head_probabilities` (heads on
+features: the tasks carry the feature matrix by path, no ``shared``) and
+:func:`robustloss.experiments.protocols.predicted_probabilities` (CNNs on images, the
+images as ``shared``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["FoldMap", "dask_fold_map", "map_in_process"]
+
+
+class FoldMap(Protocol):
+    """``fold_map(fn, tasks, *, shared=None)``: ``fn`` over ``tasks``, results in task order
+    (``fn(task, shared)`` when ``shared`` is given, else ``fn(task)``)."""
+
+    def __call__(
+        self, fn: Callable[..., Any], tasks: Sequence[Any], /, *, shared: Any = None
+    ) -> Sequence[Any]: ...
+
+
+def map_in_process(
+    fn: Callable[..., Any], tasks: Sequence[Any], /, *, shared: Any = None
+) -> list[Any]:
+    """The folds one after another in this process (the default fold map)."""
+    if shared is None:
+        return [fn(t) for t in tasks]
+    return [fn(t, shared) for t in tasks]
+
+
+def dask_fold_map(client: Any) -> FoldMap:
+    """A ``fold_map`` that runs each fold as one task on a Dask ``client``'s workers.
+
+    Each task is named ``robustloss-fold-{k}-...`` and comes back as ``fn``'s record.
+    ``shared`` is scattered once (``hash=False``: no tokenizing pass over its arrays) and
+    reaches every task as the same object on a worker. The same seeds and thread count give
+    bitwise the results of the in-process run.
+    """
+
+    def fold_map(fn, tasks, /, *, shared=None):
+        tasks = list(tasks)
+        keys = [f"robustloss-fold-{t.k}-{uuid.uuid4().hex[:8]}" for t in tasks]
+        if shared is None:
+            futures = client.map(fn, tasks, key=keys)
+        else:
+            data = client.scatter(shared, hash=False)
+            futures = client.map(fn, tasks, [data] * len(tasks), key=keys)
+        return client.gather(futures)
+
+    return fold_map
