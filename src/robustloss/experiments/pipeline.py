@@ -52,12 +52,13 @@ from robustloss.experiments.config import (
     config_hash,
 )
 from robustloss.experiments.detectors import DetectPhase, detect_phase, needs_margins
-from robustloss.experiments.feature_protocols import (
-    FoldMap,
-    given_probabilities,
-    head_probabilities,
+from robustloss.experiments.feature_protocols import given_probabilities, head_probabilities
+from robustloss.experiments.folds import FoldMap
+from robustloss.experiments.protocols import (
+    check_fold_map,
+    derive_seed,
+    predicted_probabilities,
 )
-from robustloss.experiments.protocols import derive_seed, predicted_probabilities
 from robustloss.experiments.records import Corruption, ProbabilityResult, RunSummary
 from robustloss.experiments.rundir import DETECTION_COLUMNS, GALLERY_SIZE, read_detections
 from robustloss.experiments.trainset import (
@@ -163,6 +164,7 @@ def detect_own_data(
     quiet: bool = False,
     overwrite: bool = False,
     finalize: Callable[[Path], None] | None = None,
+    fold_map: FoldMap | None = None,
 ) -> RunSummary:
     """Find probably-wrong labels in the user's own data (no corruption, no ground truth).
 
@@ -172,11 +174,15 @@ def detect_own_data(
     file paths and class names for a folder), suspect_images.npz, and a summary with
     ``flagged``, ``estimated_errors_per_class`` (cleanlab's calibrated confident joint; an
     estimate of how many labels of each given class are wrong), ``top_suspects`` and the
-    training history; ``finalize`` as in :func:`run_experiment`.
+    training history; ``finalize`` as in :func:`run_experiment`. ``fold_map`` runs the
+    folds of protocol cv (``robustloss detect --executor`` passes one that sends them to
+    Dask workers, :mod:`robustloss.experiments.folds`); a ``loss="auto"`` search before them
+    trains in this process. Other protocols with a ``fold_map`` are a ValueError.
     """
     base = _config_dict(config)
     base.update({"dataset": None, "data": str(path), "noise": 0.0, "noise_seed": None})
     cfg = RunConfig.from_dict(base)
+    check_fold_map(cfg.protocol, fold_map)  # before loading and searching
     return _execute(
         cfg,
         out_dir,
@@ -185,6 +191,7 @@ def detect_own_data(
         quiet=quiet,
         overwrite=overwrite,
         finalize=finalize,
+        fold_map=fold_map,
     )
 
 
@@ -535,6 +542,7 @@ def _probabilities(
         checkpoint_dir=checkpoint_dir,
         resume_dir=resume_dir,
         head=cfg.head,
+        fold_map=fold_map,
     )
 
 

@@ -20,6 +20,13 @@ training example, and records how each row was obtained:
 Seeds: the folds come from ``seed``; fold k's model (initial weights, batch order, dropout)
 from :func:`derive_seed` ``(train_config.seed, FOLD_STREAM, k)``; ``in-sample`` uses
 ``train_config.seed`` itself, so it equals a plain :func:`robustloss.train.train` call.
+
+Where the folds run: ``cv``'s K folds are independent :class:`ImageFoldTask` records (a
+fold's rows and config), run by :func:`run_image_fold` through a ``fold_map``
+(:mod:`robustloss.experiments.folds`): in this process by default, or as K Dask tasks
+(``robustloss detect --executor``). The N images and labels every fold needs travel once,
+as the map's ``shared`` value, not inside each task. The other protocols train in this
+process (:data:`SERIAL_PROTOCOLS` says why).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from robustloss.experiments.folds import FoldMap, map_in_process
 from robustloss.experiments.records import ProbabilityResult
 from robustloss.train import TrainConfig, TrainResult, predict_proba, train
 from robustloss.train.checkpoint import checkpoint_path
@@ -39,11 +47,16 @@ from robustloss.train.checkpoint import checkpoint_path
 __all__ = [
     "FOLD_STREAM",
     "PROTOCOL_NOTES",
+    "SERIAL_PROTOCOLS",
     "SPLIT_STREAM",
+    "ImageFoldOutcome",
+    "ImageFoldTask",
     "ProbabilityResult",
+    "check_fold_map",
     "chosen_epoch",
     "derive_seed",
     "predicted_probabilities",
+    "run_image_fold",
     "train_in_sample",
 ]
 
@@ -59,6 +72,15 @@ PROTOCOL_NOTES: dict[str, str] = {
     "across folds (fresh Adam per fold), so folds 2..K are partly in-sample; not recommended",
     "embed-cv": "one CNN trained in-sample, then K heads out-of-fold on its penultimate "
     "embeddings (robustloss.experiments.feature_protocols)",
+}
+
+#: Protocols whose training cannot be split into independent folds (a ``fold_map`` is for
+#: ``cv`` alone), and why.
+SERIAL_PROTOCOLS: dict[str, str] = {
+    "in-sample": "trains one model on every example: there are no folds to distribute",
+    "paper-cv": "carries one model from fold to fold, so a fold cannot start before the "
+    "previous one ends",
+    "embed-cv": "trains one CNN on every example (its K heads on the embeddings are cheap)",
 }
 
 
@@ -138,6 +160,7 @@ def predicted_probabilities(
     checkpoint_dir: str | os.PathLike | None = None,
     resume_dir: str | os.PathLike | None = None,
     head: str | None = None,
+    fold_map: FoldMap | None = None,
 ) -> ProbabilityResult:
     """Train per ``protocol`` and return the predicted probabilities of every example.
 
@@ -164,6 +187,11 @@ def predicted_probabilities(
             depend on each other. Ignored when ``delay == 0``.
         head: "embed-cv" only: the heads on the CNN's embeddings, "linear" (default) or
             "mlp" (:func:`robustloss.experiments.feature_protocols.embed_cv_probabilities`).
+        fold_map: "cv" only: runs :func:`run_image_fold` over the K fold tasks with the
+            images and labels as ``shared`` (:mod:`robustloss.experiments.folds`; None: in
+            this process). Each fold's ``checkpoint_dir`` / ``resume_dir`` is read and
+            written where the fold runs (a shared filesystem for Dask workers), and its
+            model comes back on the CPU (a GPU worker's included).
 
     Returns:
         A :class:`~robustloss.experiments.records.ProbabilityResult`: ``pred_probs`` (N, K)
@@ -172,7 +200,7 @@ def predicted_probabilities(
         None), ``split_seed``, the first model's ``train_config`` and ``environment``.
     """
     labels = np.asarray(labels)
-    _validate(protocol, labels, folds=folds, resume_dir=resume_dir)
+    _validate(protocol, labels, folds=folds, resume_dir=resume_dir, fold_map=fold_map)
     if protocol == "embed-cv":
         # Imported here: feature_protocols builds on this module (its in-sample CNN).
         from robustloss.experiments.feature_protocols import embed_cv_probabilities
@@ -187,16 +215,33 @@ def predicted_probabilities(
     )  # fmt: skip
     if protocol == "in-sample":
         return _in_sample(job, train_config)
-    return _k_fold(job, train_config, protocol=protocol, folds=folds, seed=seed)
+    return _k_fold(job, train_config, protocol=protocol, folds=folds, seed=seed,
+                   fold_map=fold_map)  # fmt: skip
+
+
+def check_fold_map(protocol: str, fold_map: FoldMap | None) -> None:
+    """A ValueError unless ``fold_map`` is None or ``protocol`` is "cv" (the one protocol
+    whose folds train apart; :data:`SERIAL_PROTOCOLS`)."""
+    if fold_map is not None and protocol in SERIAL_PROTOCOLS:
+        raise ValueError(
+            f"Expected protocol 'cv' with a `fold_map` (its folds train apart), but got "
+            f"{protocol!r}, which {SERIAL_PROTOCOLS[protocol]}"
+        )
 
 
 def _validate(
-    protocol: str, labels: np.ndarray, *, folds: int, resume_dir: str | os.PathLike | None
+    protocol: str,
+    labels: np.ndarray,
+    *,
+    folds: int,
+    resume_dir: str | os.PathLike | None,
+    fold_map: FoldMap | None = None,
 ) -> None:
     if protocol not in PROTOCOL_NOTES:
         raise ValueError(
             f"Expected `protocol` to be one of {list(PROTOCOL_NOTES)}, but got {protocol!r}"
         )
+    check_fold_map(protocol, fold_map)
     if resume_dir is not None and protocol in ("paper-cv", "embed-cv"):
         raise ValueError(
             f"resume_dir (a shared warm-up) does not apply to protocol {protocol!r}: its "
@@ -293,48 +338,102 @@ def _in_sample(job: _Job, train_config: TrainConfig) -> ProbabilityResult:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageFoldTask:
+    """One fold to train: its rows and its model's config. The images and labels every fold
+    shares are not in it (they are the ``job`` of :func:`run_image_fold`, a fold map's
+    ``shared`` value), so K tasks are K small records."""
+
+    k: int  # fold
+    train_idx: np.ndarray  # (N - M,) sorted example indices to train on
+    held_idx: np.ndarray  # (M,) sorted example indices held out, to predict
+    config: TrainConfig  # seeded derive_seed(train_config.seed, FOLD_STREAM, k)
+    cpu_model: bool = False  # return the model on the CPU (one trained by a GPU worker)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFoldOutcome:
+    """A trained fold model's predictions of ``held_idx``, its test accuracy and record."""
+
+    k: int
+    probs: np.ndarray  # (M, K) float64
+    test_acc: float | None  # on the job's test split, right after the fold trained
+    result: TrainResult
+
+
+def run_image_fold(task: ImageFoldTask, job: _Job) -> ImageFoldOutcome:
+    """Train fold ``task.k``'s fresh model on ``job`` and predict its held-out examples
+    (runs on a Dask worker too)."""
+    return _fold(task, job)
+
+
+def _fold(task: ImageFoldTask, job: _Job, *, model=None) -> ImageFoldOutcome:
+    """A fold's model (``model`` trained on, for paper-cv), asked about its held-out
+    examples and the test split before anything trains it further."""
+    result = _fit(job, task.config, task.train_idx, task.k, model=model)
+    probs = predict_proba(result.model, job.images[task.held_idx])
+    test_acc = None if job.test is None else _accuracy(result.model, *job.test)
+    if task.cpu_model:
+        result = dataclasses.replace(result, model=result.model.cpu())
+    return ImageFoldOutcome(task.k, probs, test_acc, result)
+
+
+def _fold_config(train_config: TrainConfig, k: int) -> TrainConfig:
+    """Fold ``k``'s model config: ``train_config`` seeded for the fold."""
+    return dataclasses.replace(train_config, seed=derive_seed(train_config.seed, FOLD_STREAM, k))
+
+
 def _k_fold(
-    job: _Job, train_config: TrainConfig, *, protocol: str, folds: int, seed: int
+    job: _Job,
+    train_config: TrainConfig,
+    *,
+    protocol: str,
+    folds: int,
+    seed: int,
+    fold_map: FoldMap | None = None,
 ) -> ProbabilityResult:
-    """cv: a fresh model per fold; paper-cv: one model carried from fold to fold."""
+    """cv: a fresh model per fold (through ``fold_map``); paper-cv: one model carried from
+    fold to fold, here."""
     n = job.labels.shape[0]
     split_seed = derive_seed(seed, SPLIT_STREAM)
     if protocol == "cv":
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=split_seed)
     else:
         splitter = KFold(n_splits=folds, shuffle=True, random_state=split_seed)
+    splits = splitter.split(np.zeros(n), job.labels)
+    remote = fold_map is not None
+    tasks = [
+        ImageFoldTask(k, tr, held, _fold_config(train_config, k), cpu_model=remote)
+        for k, (tr, held) in enumerate(splits)
+    ]
+    if protocol == "cv":
+        outcomes = (fold_map or map_in_process)(run_image_fold, tasks, shared=job)
+        outcomes = sorted(outcomes, key=lambda o: o.k)
+    else:  # the previous fold's model, trained on
+        outcomes, model = [], None
+        for task in tasks:
+            outcomes.append(_fold(task, job, model=model))
+            model = outcomes[-1].result.model
     pred_probs = np.full((n, job.num_classes), np.nan, dtype=np.float64)
     fold_of = np.full(n, -1, dtype=np.int64)
-    results, seeds = [], []
-    test_accs = None if job.test is None else []
-    model = None
     margins = None
-    for k, (train_idx, held_idx) in enumerate(splitter.split(np.zeros(n), job.labels)):
-        fold_seed = derive_seed(train_config.seed, FOLD_STREAM, k)
-        config = dataclasses.replace(train_config, seed=fold_seed)
-        # cv: a fresh model per fold; paper-cv: the previous fold's model, trained on.
-        result = _fit(job, config, train_idx, k, model=model if protocol == "paper-cv" else None)
-        pred_probs[held_idx] = predict_proba(result.model, job.images[held_idx])
-        fold_of[held_idx] = k
-        if test_accs is not None:  # now: under paper-cv the next fold trains this model on
-            test_accs.append(_accuracy(result.model, *job.test))
-        results.append(result)
-        seeds.append(fold_seed)
-        model = result.model
-        if result.margins is not None:  # the fold's training rows, into the N rows
-            fold_margins = result.margins.scattered(train_idx, n)
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        pred_probs[task.held_idx] = outcome.probs
+        fold_of[task.held_idx] = task.k
+        if outcome.result.margins is not None:  # the fold's training rows, into the N rows
+            fold_margins = outcome.result.margins.scattered(task.train_idx, n)
             margins = fold_margins if margins is None else margins + fold_margins
     if np.isnan(pred_probs).any():  # pragma: no cover - KFold covers every example
         raise RuntimeError("some examples were never held out")
     return _collect(
-        results,
+        [o.result for o in outcomes],
         pred_probs=pred_probs,
         protocol=protocol,
         folds=folds,
         fold_of=fold_of,
-        seeds=seeds,
+        seeds=[t.config.seed for t in tasks],
         split_seed=split_seed,
-        test_accs=test_accs,
+        test_accs=None if job.test is None else [o.test_acc for o in outcomes],
         margins=margins,
     )
 
