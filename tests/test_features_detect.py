@@ -102,7 +102,8 @@ def test_cli_features_and_pred_probs(tmp_path, capsys):
     ("argv", "message"),
     [
         (["--pred-probs", "P", "--labels", "L", "--loss", "ce"], "--pred-probs trains nothing"),
-        (["--data", "D", "--executor", "local"], "--executor sends the folds of a --features"),
+        (["--data", "D", "--protocol", "paper-cv", "--executor", "local"],
+         "but --protocol paper-cv carries one model from fold to fold"),
         (["--features", "F", "--protocol", "paper-cv"], "with --features to be in-sample or cv"),
         (["--data", "D", "--head", "mlp"], "applies to --features runs and --protocol embed-cv"),
         (["--data", "D", "--labels", "L"], "goes with --features or --pred-probs"),

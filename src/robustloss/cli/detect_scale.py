@@ -5,8 +5,13 @@ them): ``--features F --labels L [--labels-column NAME] [--head linear|mlp]`` (h
 embeddings), ``--pred-probs P --labels L`` (no training), and the sweep's executor flags
 ``--executor local|dask|slurm``, ``--address``, ``--workers`` and the SLURM options (the
 same :class:`~robustloss.experiments.settings.SlurmSettings` flags as ``robustloss
-sweep``), which send the K folds of a ``--features`` cv run to Dask workers as K tasks.
-Workers read the feature file themselves (give a path every worker sees).
+sweep``), which send the K folds of a cv run to Dask workers as K tasks
+(:mod:`robustloss.experiments.folds`). On ``--features`` workers read the feature file
+themselves (give a path every worker sees); an image run's images and labels are sent to
+the cluster once. Protocols other than cv train in this process and refuse ``--executor``
+(:data:`~robustloss.experiments.protocols.SERIAL_PROTOCOLS`: in-sample for images,
+paper-cv, embed-cv; a ``--features`` in-sample head is one task); so does the ``--loss
+auto`` search before the folds.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from robustloss.cli.sweep import (
 )
 from robustloss.experiments.config import RunConfig
 from robustloss.experiments.executors import close_client, make_client, shared_rng_warning
-from robustloss.experiments.feature_protocols import FoldMap, dask_fold_map
+from robustloss.experiments.folds import FoldMap, dask_fold_map
+from robustloss.experiments.protocols import SERIAL_PROTOCOLS
 from robustloss.experiments.settings import SlurmSettings
 from robustloss.heads import HEAD_NAMES, MLP_DROPOUT, MLP_HIDDEN
 
@@ -89,11 +95,13 @@ def add_source_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_executor_flags(p: argparse.ArgumentParser) -> None:
-    """The sweep's executor flags, for the folds of a ``--features`` cv run."""
-    g = p.add_argument_group("where the folds run (--features; default: this process)")
+    """The sweep's executor flags, for the folds of a cv run."""
+    g = p.add_argument_group("where the cv folds run (default: this process)")
     _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine; dask: an "
                        "existing cluster at --address; slurm: one sbatch job per worker. Each "
-                       "fold is one task")
+                       "fold of --protocol cv is one task (the --loss auto search before "
+                       "them runs in this process); give --threads, each fold's torch "
+                       "threads")
     _add_slurm_flags(p)
 
 
@@ -106,10 +114,11 @@ def check_source_flags(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"--pred-probs trains nothing, so {', '.join(given)} do(es) not apply"
             )
-    if args.executor is not None and args.features is None:
+    protocol = args.protocol or "cv"  # detect's default
+    if args.executor is not None and args.features is None and protocol in SERIAL_PROTOCOLS:
         raise ValueError(
-            "--executor sends the folds of a --features run to Dask workers; image runs "
-            "train their folds in this process"
+            f"--executor sends the folds of --protocol cv to Dask workers, but --protocol "
+            f"{protocol} {SERIAL_PROTOCOLS[protocol]}: use --protocol cv, or drop --executor"
         )
     if args.executor == "dask" and not args.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")

@@ -508,11 +508,11 @@ def detect_command(args: argparse.Namespace) -> int:
         if cfg.pred_probs is not None:
             return detect_pred_probs(cfg.pred_probs, cfg.labels, cfg, out,
                                      labels_column=cfg.labels_column, **kw)  # fmt: skip
-        if cfg.features is not None:
-            with fold_map_for(args, cfg) as fold_map:
+        with fold_map_for(args, cfg) as fold_map:
+            if cfg.features is not None:
                 return detect_features(cfg.features, cfg.labels, cfg, out, fold_map=fold_map,
                                        labels_column=cfg.labels_column, **kw)  # fmt: skip
-        return detect_own_data(cfg.data, cfg, out, **kw)
+            return detect_own_data(cfg.data, cfg, out, fold_map=fold_map, **kw)
 
     summary = _in_run_folder(args, "detect", cfg, execute)
     _report(args, summary, _print_detect)

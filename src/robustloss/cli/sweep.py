@@ -66,7 +66,7 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_cluster_flags(g: argparse._ArgumentGroup, *, executor_help: str) -> None:
     """``--executor``, ``--address`` and ``--workers``: where Dask tasks run (``sweep``'s
-    trials, ``detect --features``'s folds)."""
+    trials, ``detect``'s cv folds)."""
     g.add_argument("--executor", choices=EXECUTORS, help=executor_help)
     g.add_argument("--address", metavar="tcp://HOST:PORT", help="scheduler of --executor dask")
     g.add_argument("--workers", type=int, metavar="N",
