@@ -5,6 +5,7 @@ whose folds cannot train apart refuse an executor."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
@@ -20,12 +21,14 @@ import pytest
 from distributed import Client, get_task_stream
 
 import robustloss.cli as cli
+import robustloss.cli.run as run_cli
 from features_fakes import write_pair
 from robustloss.experiments import protocols
 from robustloss.experiments.config import RunConfig
 from robustloss.experiments.feature_protocols import dask_fold_map
 from robustloss.experiments.folds import map_in_process
 from robustloss.experiments.pipeline import detect_features, detect_own_data, train_config_for
+from robustloss.experiments.settings import SlurmSettings
 from synthetic import synthetic_images
 
 DASK = Path(sys.executable).with_name("dask")
@@ -229,3 +232,20 @@ def test_cli_image_executor_local_and_dask(tmp_path, scheduler, capsys, monkeypa
         ).read_bytes()
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["protocol"] == "cv" and summary["config"]["protocol"] == "cv"
+
+
+@pytest.mark.parametrize(
+    ("executor", "threads", "cores", "expected"),
+    [
+        ("local", None, None, 1),  # one worker per core: one torch thread per fold
+        ("slurm", None, 4, 4),  # a job's booked cores
+        ("slurm", None, None, SlurmSettings().cores),
+        ("dask", None, None, None),  # workers' machines unknown: torch's default there
+        ("local", 2, None, 2),  # --threads given: kept
+        (None, None, None, None),  # no executor: unchanged
+    ],
+)
+def test_executor_sizes_fold_threads_when_threads_unset(executor, threads, cores, expected):
+    cfg = RunConfig.from_dict({**IMAGE_CONFIG, "threads": threads})
+    args = argparse.Namespace(executor=executor, cores=cores)
+    assert run_cli._executor_threads(cfg, args).threads == expected

@@ -100,8 +100,8 @@ def add_executor_flags(p: argparse.ArgumentParser) -> None:
     _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine; dask: an "
                        "existing cluster at --address; slurm: one sbatch job per worker. Each "
                        "fold of --protocol cv is one task (the --loss auto search before "
-                       "them runs in this process); give --threads, each fold's torch "
-                       "threads")
+                       "them runs in this process). --threads: each fold's torch threads "
+                       "(unset: 1 for local, --cores for slurm, torch's default for dask)")
     _add_slurm_flags(p)
 
 

@@ -32,6 +32,7 @@ from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY
 from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
 from robustloss.experiments.config import LOSS_CHOICES, NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
+from robustloss.experiments.executors import trial_threads
 from robustloss.experiments.pipeline import (
     PRESETS,
     RunConfig,
@@ -43,6 +44,7 @@ from robustloss.experiments.pipeline import (
     plan_lines,
     run_experiment,
 )
+from robustloss.experiments.settings import SlurmSettings
 from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
 from robustloss.models import MODEL_NAMES, SCALINGS
 from robustloss.report.gallery import write_report
@@ -482,6 +484,20 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _executor_threads(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
+    """``cfg`` with torch threads per fold sized to the executor when ``--threads`` is unset.
+
+    ``--executor local`` starts one worker per core, so each fold gets 1 thread (torch's
+    default, every core, would run cores x cores threads and thrash); ``slurm`` books
+    ``--cores`` per job, the fold's threads. ``dask`` workers' machines are unknown here:
+    torch's default there (give ``--threads``).
+    """
+    if args.executor is None or cfg.threads is not None or args.executor == "dask":
+        return cfg
+    cores = args.cores if args.cores is not None else SlurmSettings().cores
+    return dataclasses.replace(cfg, threads=trial_threads(args.executor, threads=1, cores=cores))
+
+
 def _detect_loss_defaults(args: argparse.Namespace) -> dict[str, Any]:
     """auto on images; Blurry gamma 0.4 on embeddings, or when a loss parameter or a delay
     is given without --loss (``--gamma 0.3``, ``--gamma auto``: the Blurry Loss's)."""
@@ -499,6 +515,7 @@ def detect_command(args: argparse.Namespace) -> int:
         defaults = DETECT_DEFAULTS | (_detect_loss_defaults(args) if args.loss is None else {})
         defaults |= FEATURE_DEFAULTS if args.features is not None else {}
     cfg = RunConfig.from_dict(settings_from_args(args, defaults=defaults) | {"noise": 0.0})
+    cfg = _executor_threads(cfg, args)
     if args.dry_run:
         return _dry_run(cfg, "detect")
 
