@@ -21,6 +21,7 @@ import pytest
 from distributed import Client, get_task_stream
 
 import robustloss.cli as cli
+import robustloss.cli.detect_scale as detect_scale
 import robustloss.cli.run as run_cli
 from features_fakes import write_pair
 from robustloss.experiments import protocols
@@ -201,6 +202,23 @@ def test_cli_executor_refuses_image_protocols_without_independent_folds(
     err = capsys.readouterr().err
     assert f"--executor sends the folds of --protocol cv to Dask workers, but --protocol " \
         f"{protocol} {protocols.SERIAL_PROTOCOLS[protocol]}: use --protocol cv" in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_cli_executor_refuses_a_presets_serial_protocol_before_a_cluster_starts(
+    tmp_path, capsys, monkeypatch, dry_run
+):
+    # --preset paper sets --protocol paper-cv without the flag: refused all the same, before
+    # a cluster (sbatch jobs, for slurm) starts, and a dry run says so too.
+    monkeypatch.setattr(detect_scale, "make_client",
+                        lambda *a, **k: pytest.fail("a cluster was started"))  # fmt: skip
+    argv = ["detect", "--data", str(tmp_path / "none.npz"), "--preset", "paper",
+            "--executor", "local", "--out", str(tmp_path / "x"),
+            *(["--dry-run"] if dry_run else [])]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "but --protocol paper-cv (from --preset paper) carries one model from fold" in err
     assert not (tmp_path / "x").exists()
 
 

@@ -8,10 +8,10 @@ same :class:`~robustloss.experiments.settings.SlurmSettings` flags as ``robustlo
 sweep``), which send the K folds of a cv run to Dask workers as K tasks
 (:mod:`robustloss.experiments.folds`). On ``--features`` workers read the feature file
 themselves (give a path every worker sees); an image run's images and labels are sent to
-the cluster once. Protocols other than cv train in this process and refuse ``--executor``
-(:data:`~robustloss.experiments.protocols.SERIAL_PROTOCOLS`: in-sample for images,
-paper-cv, embed-cv; a ``--features`` in-sample head is one task); so does the ``--loss
-auto`` search before the folds.
+the cluster once. Image runs of the other protocols
+(:data:`~robustloss.experiments.protocols.SERIAL_PROTOCOLS`: in-sample, paper-cv,
+embed-cv) refuse ``--executor``; a ``--features`` in-sample head is one task. The ``--loss
+auto`` search before the folds trains in this process.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "FEATURE_DEFAULTS",
     "add_executor_flags",
     "add_source_flags",
+    "check_executor_protocol",
     "check_source_flags",
     "fold_map_for",
     "source_text",
@@ -101,7 +102,8 @@ def add_executor_flags(p: argparse.ArgumentParser) -> None:
                        "existing cluster at --address; slurm: one sbatch job per worker. Each "
                        "fold of --protocol cv is one task (the --loss auto search before "
                        "them runs in this process). --threads: each fold's torch threads "
-                       "(unset: 1 for local, --cores for slurm, torch's default for dask)")
+                       "(unset: 1 for local, --cores for slurm, torch's default for dask: 1 "
+                       "under a dask worker's nanny)")
     _add_slurm_flags(p)
 
 
@@ -114,15 +116,24 @@ def check_source_flags(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"--pred-probs trains nothing, so {', '.join(given)} do(es) not apply"
             )
-    protocol = args.protocol or "cv"  # detect's default
-    if args.executor is not None and args.features is None and protocol in SERIAL_PROTOCOLS:
-        raise ValueError(
-            f"--executor sends the folds of --protocol cv to Dask workers, but --protocol "
-            f"{protocol} {SERIAL_PROTOCOLS[protocol]}: use --protocol cv, or drop --executor"
-        )
     if args.executor == "dask" and not args.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
     _check_counts(args, ("workers", "cores", "max_jobs"))
+
+
+def check_executor_protocol(args: argparse.Namespace, cfg: RunConfig) -> None:
+    """``--executor`` with an image run whose protocol has no independent folds, as a
+    ValueError. On the resolved ``cfg``, before any cluster starts: ``--preset paper`` sets
+    ``paper-cv`` without a ``--protocol`` flag."""
+    protocol = cfg.protocol
+    if args.executor is None or cfg.features is not None or protocol not in SERIAL_PROTOCOLS:
+        return
+    origin = f" (from --preset {args.preset})" if args.protocol is None and args.preset else ""
+    raise ValueError(
+        f"--executor sends the folds of --protocol cv to Dask workers, but --protocol "
+        f"{protocol}{origin} {SERIAL_PROTOCOLS[protocol]}: use --protocol cv, or drop "
+        "--executor"
+    )
 
 
 def source_text(cfg: dict[str, Any]) -> str:

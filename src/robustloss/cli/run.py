@@ -24,6 +24,7 @@ from robustloss.cli.detect_scale import (
     FEATURE_DEFAULTS,
     add_executor_flags,
     add_source_flags,
+    check_executor_protocol,
     check_source_flags,
     fold_map_for,
     source_text,
@@ -487,10 +488,11 @@ def run_command(args: argparse.Namespace) -> int:
 def _executor_threads(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
     """``cfg`` with torch threads per fold sized to the executor when ``--threads`` is unset.
 
-    ``--executor local`` starts one worker per core, so each fold gets 1 thread (torch's
-    default, every core, would run cores x cores threads and thrash); ``slurm`` books
-    ``--cores`` per job, the fold's threads. ``dask`` workers' machines are unknown here:
-    torch's default there (give ``--threads``).
+    ``--executor local`` starts one worker per core (without ``--workers``), so each fold
+    gets 1 thread; ``slurm`` books ``--cores`` per job, the fold's threads (torch's default
+    would be 1: Dask's nanny starts every worker with ``OMP_NUM_THREADS=1``). ``dask``
+    workers' machines are unknown here: torch's default there, that same 1 thread under a
+    nanny (give ``--threads``).
     """
     if args.executor is None or cfg.threads is not None or args.executor == "dask":
         return cfg
@@ -515,6 +517,7 @@ def detect_command(args: argparse.Namespace) -> int:
         defaults = DETECT_DEFAULTS | (_detect_loss_defaults(args) if args.loss is None else {})
         defaults |= FEATURE_DEFAULTS if args.features is not None else {}
     cfg = RunConfig.from_dict(settings_from_args(args, defaults=defaults) | {"noise": 0.0})
+    check_executor_protocol(args, cfg)  # on the resolved protocol (a preset's too)
     cfg = _executor_threads(cfg, args)
     if args.dry_run:
         return _dry_run(cfg, "detect")
