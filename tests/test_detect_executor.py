@@ -255,7 +255,7 @@ def test_cli_image_executor_local_and_dask(tmp_path, scheduler, capsys, monkeypa
 @pytest.mark.parametrize(
     ("executor", "threads", "cores", "expected"),
     [
-        ("local", None, None, 1),  # one worker per core: one torch thread per fold
+        ("local", None, None, None),  # the nanny's OMP_NUM_THREADS=1: one thread per fold
         ("slurm", None, 4, 4),  # a job's booked cores
         ("slurm", None, None, SlurmSettings().cores),
         ("dask", None, None, None),  # workers' machines unknown: torch's default there

@@ -486,15 +486,16 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _executor_threads(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
-    """``cfg`` with torch threads per fold sized to the executor when ``--threads`` is unset.
+    """``cfg`` with each fold's torch threads set to a SLURM job's ``--cores`` when
+    ``--threads`` is unset.
 
-    ``--executor local`` starts one worker per core (without ``--workers``), so each fold
-    gets 1 thread; ``slurm`` books ``--cores`` per job, the fold's threads (torch's default
-    would be 1: Dask's nanny starts every worker with ``OMP_NUM_THREADS=1``). ``dask``
-    workers' machines are unknown here: torch's default there, that same 1 thread under a
-    nanny (give ``--threads``).
+    Dask's nanny starts every worker with ``OMP_NUM_THREADS=1``, so a fold trains on 1
+    thread by default: right for ``--executor local`` (one worker per core) and left alone
+    there (the in-process ``--loss auto`` search keeps this machine's default), but a SLURM
+    job that books ``--cores`` would use one of them. ``dask`` workers' machines are
+    unknown here (give ``--threads``).
     """
-    if args.executor is None or cfg.threads is not None or args.executor == "dask":
+    if args.executor != "slurm" or cfg.threads is not None:
         return cfg
     cores = args.cores if args.cores is not None else SlurmSettings().cores
     return dataclasses.replace(cfg, threads=trial_threads(args.executor, threads=1, cores=cores))
