@@ -191,7 +191,7 @@ def test_protocols_whose_folds_cannot_train_apart_refuse_a_fold_map(protocol):
                                           fold_map=map_in_process)  # fmt: skip
 
 
-@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv", "embed-cv"])
+@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv"])  # embed-cv: retired on the CLI
 def test_cli_executor_refuses_image_protocols_without_independent_folds(
     tmp_path, capsys, protocol
 ):

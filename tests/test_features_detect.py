@@ -15,7 +15,13 @@ import torch
 import robustloss.cli as cli
 from features_fakes import NAMES, write_pair
 from robustloss.detect import score_detections
-from robustloss.experiments.config import SOURCE_FIELDS, RunConfig, config_hash
+from robustloss.experiments.config import (
+    CLI_PROTOCOLS,
+    PROTOCOLS,
+    SOURCE_FIELDS,
+    RunConfig,
+    config_hash,
+)
 from robustloss.experiments.detectors import detect_phase
 from robustloss.experiments.feature_protocols import embeddings
 from robustloss.experiments.pipeline import detect_features, detect_pred_probs, run_experiment
@@ -276,3 +282,17 @@ def test_embed_cv_runs_the_cnn_over_the_images_once():
         np.testing.assert_array_equal(phase.results[name].flagged,
                                       recomputed.results[name].flagged)  # fmt: skip
         np.testing.assert_array_equal(phase.results[name].scores, recomputed.results[name].scores)
+
+
+@pytest.mark.parametrize("command", ["run", "detect"])
+def test_cli_refuses_the_retired_embed_cv_protocol(tmp_path, capsys, command):
+    # measured below in-sample at the same cost: the command line no longer offers it, and
+    # says why before anything is loaded (--data names no file) or any folder is made
+    source = ["--dataset", "mnist"] if command == "run" else ["--data", str(tmp_path / "n.npz")]
+    argv = [command, *source, "--protocol", "embed-cv", "--out", str(tmp_path / "x")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--protocol embed-cv was measured against in-sample and cv" in err
+    assert "use --protocol in-sample (same cost, higher F1) or cv" in err
+    assert not (tmp_path / "x").exists()
+    assert "embed-cv" not in CLI_PROTOCOLS and "embed-cv" in PROTOCOLS  # the library keeps it

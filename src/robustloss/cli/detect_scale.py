@@ -90,7 +90,7 @@ def add_source_flags(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument(
         "--head", metavar="{" + ",".join(HEAD_NAMES) + "}",
-        help=f"--features (and --protocol embed-cv): linear (default) or mlp (one hidden layer "
+        help=f"--features: linear (default) or mlp (one hidden layer "
         f"of {MLP_HIDDEN}, dropout {MLP_DROPOUT}); inputs standardized",
     )  # fmt: skip
 

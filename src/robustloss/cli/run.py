@@ -32,7 +32,13 @@ from robustloss.cli.detect_scale import (
 from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY
 from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
-from robustloss.experiments.config import LOSS_CHOICES, NOISE_KINDS_CLI, PRECISIONS, PROTOCOLS
+from robustloss.experiments.config import (
+    CLI_PROTOCOLS,
+    LOSS_CHOICES,
+    NOISE_KINDS_CLI,
+    PRECISIONS,
+    RETIRED_PROTOCOLS,
+)
 from robustloss.experiments.executors import trial_threads
 from robustloss.experiments.pipeline import (
     PRESETS,
@@ -210,7 +216,7 @@ def _add_detection_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -
     g = p.add_argument_group("probabilities and detection")
     g.add_argument(
         "--protocol",
-        metavar=_one_of(PROTOCOLS),
+        metavar=_one_of(CLI_PROTOCOLS),
         help="in-sample: train on all, predict all; cv: stratified K-fold, fresh model per "
         "fold (out-of-fold, recommended by cleanlab); paper-cv: the authors' protocol, one "
         "model carried across folds (reproduction only, not recommended); "
@@ -360,6 +366,10 @@ def settings_from_args(
     if preset is not None:
         settings.update(PRESETS[preset])
     explicit = {k: v for k, v in vars(args).items() if k in _RUN_FIELDS and v is not None}
+    if explicit.get("protocol") in RETIRED_PROTOCOLS:
+        raise ValueError(
+            f"--protocol {explicit['protocol']} {RETIRED_PROTOCOLS[explicit['protocol']]}"
+        )
     if "data" in explicit and "dataset" not in explicit:
         settings["dataset"] = None
     settings.update(explicit)
