@@ -182,6 +182,11 @@ def _ms(values: list[float], fmt: str) -> str:
     return f"{format(statistics.mean(values), fmt)} ± {format(sd, fmt)}"
 
 
+def _n(args) -> int:
+    """The examples a race uses: ``--subset`` of the 60,000 (all of them by default)."""
+    return min(args.subset or 60_000, 60_000)
+
+
 def _machine() -> dict:
     return {"cpu_capability": cpu_capability(), "native_bf16": cpu_has_native_bf16()}
 
@@ -220,10 +225,9 @@ def race(dataset: str, args, rows: list[dict]) -> list[dict]:
     """Run every (seed, path) of ``dataset`` not already in ``rows``; append to ``rows``."""
     from robustloss.noise import corrupt_labels
 
-    n_wanted = args.subset or 60_000
     for seed in args.seeds:
         done = {r["path"] for r in rows
-                if (r["dataset"], r["seed"], r["n"]) == (dataset, seed, n_wanted)}  # fmt: skip
+                if (r["dataset"], r["seed"], r["n"]) == (dataset, seed, _n(args))}  # fmt: skip
         if done >= set(args.paths):
             continue
         images, clean = load(dataset, args.subset, seed)
@@ -299,9 +303,9 @@ def main() -> None:
     rows = _resume(args.json, args)
     for d in datasets:
         race(d, args, rows)
-    n = args.subset or 60_000
+    mine = [r for r in rows if r["n"] == _n(args) and r["seed"] in args.seeds]
     for d in datasets:
-        print(table([r for r in rows if r["n"] == n and r["seed"] in args.seeds], d, args.paths))
+        print(table(mine, d, args.paths))
     if args.json:
         print(f"wrote {args.json}", file=sys.stderr)
 

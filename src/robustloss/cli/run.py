@@ -39,7 +39,6 @@ from robustloss.experiments.config import (
     PRECISIONS,
     RETIRED_PROTOCOLS,
 )
-from robustloss.experiments.executors import trial_threads
 from robustloss.experiments.pipeline import (
     PRESETS,
     RunConfig,
@@ -508,7 +507,7 @@ def _executor_threads(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
     if args.executor != "slurm" or cfg.threads is not None:
         return cfg
     cores = args.cores if args.cores is not None else SlurmSettings().cores
-    return dataclasses.replace(cfg, threads=trial_threads(args.executor, threads=1, cores=cores))
+    return dataclasses.replace(cfg, threads=cores)
 
 
 def _detect_loss_defaults(args: argparse.Namespace) -> dict[str, Any]:

@@ -361,15 +361,10 @@ class ImageFoldOutcome:
     result: TrainResult
 
 
-def run_image_fold(task: ImageFoldTask, job: _Job) -> ImageFoldOutcome:
-    """Train fold ``task.k``'s fresh model on ``job`` and predict its held-out examples
-    (runs on a Dask worker too)."""
-    return _fold(task, job)
-
-
-def _fold(task: ImageFoldTask, job: _Job, *, model=None) -> ImageFoldOutcome:
-    """A fold's model (``model`` trained on, for paper-cv), asked about its held-out
-    examples and the test split before anything trains it further."""
+def run_image_fold(task: ImageFoldTask, job: _Job, *, model=None) -> ImageFoldOutcome:
+    """Train fold ``task.k``'s model on ``job`` (a fresh one, or ``model`` trained on, for
+    paper-cv) and ask it about its held-out examples and the test split before anything
+    trains it further (runs on a Dask worker too)."""
     result = _fit(job, task.config, task.train_idx, task.k, model=model)
     probs = predict_proba(result.model, job.images[task.held_idx])
     test_acc = None if job.test is None else _accuracy(result.model, *job.test)
@@ -412,7 +407,7 @@ def _k_fold(
     else:  # the previous fold's model, trained on
         outcomes, model = [], None
         for task in tasks:
-            outcomes.append(_fold(task, job, model=model))
+            outcomes.append(run_image_fold(task, job, model=model))
             model = outcomes[-1].result.model
     pred_probs = np.full((n, job.num_classes), np.nan, dtype=np.float64)
     fold_of = np.full(n, -1, dtype=np.int64)
