@@ -1,7 +1,8 @@
 """The marginal epoch of ``robustloss run --subset N`` against a plain DataLoader loop.
 
 Run:  .venv/bin/python benchmarks/marginal_epoch.py [--subset 6400] [--epochs 1 3]
-      [--rounds 2] [--threads T] [--dataset mnist] [--json OUT]
+      [--rounds 2] [--threads T] [--dataset mnist] [--precision auto|fp32|bf16]
+      [--channels-last | --no-channels-last] [--json OUT]
 
 Side by side in one process, on the same N images:
 
@@ -11,6 +12,8 @@ Side by side in one process, on the same N images:
   (r)  ``robustloss run --subset N --epochs E`` as the CLI runs it (``run_experiment`` with
        the run's defaults: corrupt 20 % symmetric, train in-sample with the default loss and
        precision "auto", score the clean test split, detect, score), E_lo and E_hi epochs.
+       ``--precision fp32 --channels-last`` is what "auto" resolves to on a CPU without
+       native bf16: the way to measure the fp32 engine on a machine whose auto is bf16.
 
 The marginal epoch is ``(T(E_hi) - T(E_lo)) / (E_hi - E_lo)``: what one more epoch costs,
 set-up, data loading, detection and the report's constant work cancelling. Rounds alternate
@@ -69,7 +72,8 @@ def robustloss_run(args, epochs: int, seed: int) -> tuple[float, dict]:
     from robustloss.experiments.pipeline import run_experiment
 
     cfg = RunConfig(
-        dataset=args.dataset, subset=args.subset, epochs=epochs, seed=seed, threads=args.threads
+        dataset=args.dataset, subset=args.subset, epochs=epochs, seed=seed, threads=args.threads,
+        precision=args.precision, channels_last=args.channels_last,
     )
     t0 = time.perf_counter()
     summary = run_experiment(cfg, None, quiet=True)
@@ -118,6 +122,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs=2, default=(1, 3), metavar=("LO", "HI"))
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds (alternating)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="(r)'s precision (default auto, as robustloss run)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="(r)'s memory format (default: as --precision auto decides)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers here")
     args = parser.parse_args()
     lo, hi = args.epochs
@@ -159,7 +167,8 @@ def main() -> None:
     sps = statistics.median(h["samples_per_s"] for h in last) if last else float("nan")
     achieved = fps * sps / 1e9
     used = summary.get("precision_used")
-    print(f"\nhow close to the machine ({used}, {args.threads} threads)")
+    layout = summary.get("memory_format")
+    print(f"\nhow close to the machine ({used}, {layout}, {args.threads} threads)")
     print(f"  fp32 GEMM (torch.mm 2048^2, best of 5)   {gemm:8.1f} GFLOP/s")
     print(f"  PaperCNN forward+backward, counted        {fps / 1e6:8.2f} MFLOP/sample")
     print(f"  engine training pass                       {sps:8,.0f} samples/s")
@@ -168,7 +177,8 @@ def main() -> None:
     out = {
         "dataset": args.dataset, "subset": args.subset, "epochs": [lo, hi],
         "threads": args.threads, "cpu_capability": cpu_capability(),
-        "native_bf16": cpu_has_native_bf16(), "precision_used": used, "seconds": runs,
+        "native_bf16": cpu_has_native_bf16(), "precision_used": used,
+        "memory_format": layout, "seconds": runs,
         "marginal_s": marginal, "ratio": ratio, "gemm_gflops": gemm,
         "flops_per_sample": fps, "samples_per_s": sps, "achieved_gflops": achieved,
     }

@@ -1,7 +1,7 @@
 """Training throughput of the paper's CNN: a plain PyTorch loop against robustloss.train.
 
 Run:  .venv/bin/python benchmarks/train_throughput.py [--samples N] [--rounds R] [--threads T]
-      [--f1-seeds S --f1-epochs E]
+      [--f1-seeds S --f1-epochs E --f1-loss ce|blurry]
 
 Loops, all on PaperCNN (1,199,882 parameters), batch 64, Adam lr 1e-3, the same N images
 (the first N of MNIST's training set when it loads offline, else Fashion-MNIST, else
@@ -12,10 +12,10 @@ synthetic digits; the script says which), each one epoch over the N images per r
        with its defaults, fp32;
   (a0) the same loop on the textbook network (``nn.Dropout``, ReLU before max-pool), to
        show what robustloss's PaperCNN changes (which (a) already enjoys) are worth;
-  (b)  ``robustloss.train.train`` at its defaults (fp32);
+  (b)  ``robustloss.train.train`` in fp32, contiguous layout (an explicit ``precision="fp32"``);
   (c)  ``robustloss.train.train`` in the setting ``--fast-precision`` names (default
-       ``auto``: bf16 + channels-last where the CPU has native bf16, AVX512-BF16/AMX, else
-       fp32; ``bf16`` forces the emulated path, ~11x slower than fp32 on an AVX2 CPU);
+       ``auto``: bf16 where the CPU has native bf16, AVX512-BF16/AMX, else fp32, both
+       channels-last; ``bf16`` forces the emulated path, ~11x slower than fp32 on an AVX2 CPU);
   (d)  the compute limit of (c)'s setting: forward + backward + Adam step on ONE fixed
        batch, no data handling at all.
 
@@ -25,7 +25,8 @@ the median over rounds of the per-round ratios b/a, c/a, c/a0, c/d. Timings cove
 training passes only (not model construction or data loading).
 
 ``--f1-seeds S`` adds the accuracy side of the comparison: for S seeds, corrupt the N
-labels (symmetric, rho = 0.2), train (b) and (c) for ``--f1-epochs`` epochs, and score
+labels (symmetric, rho = 0.2), train (b) and (c) for ``--f1-epochs`` epochs with
+``--f1-loss`` (cross entropy, or Blurry Loss gamma 0.4 as the main job), and score
 Confident Learning's detections (cleanlab, "both"): F1 mean and spread per setting.
 """
 
@@ -154,7 +155,7 @@ def throughput(args, images, labels) -> None:
     for k in names:
         print(f"  {labels_of[k]:<52s} {statistics.median(rates[k]):>8,.0f}")
     print("ratios (median over rounds of per-round ratios)")
-    for num, den in (("b", "a"), ("c", "a"), ("c", "a0"), ("c", "d")):
+    for num, den in (("b", "a"), ("c", "a"), ("c", "b"), ("c", "a0"), ("c", "d")):
         ratio = statistics.median(x / y for x, y in zip(rates[num], rates[den], strict=True))
         print(f"  {num}/{den} = {ratio:.2f}")
 
@@ -168,15 +169,21 @@ def f1_comparison(args, images, labels, source: str) -> None:
         "b fp32": {"precision": "fp32", "channels_last": False},
         "c " + fast["precision"] + ("+cl" if fast["channels_last"] else ""): fast,
     }
+    loss = {"ce": {"loss": "ce"}, "blurry": {"loss": "blurry", "loss_params": {"gamma": 0.4}}}[
+        args.f1_loss
+    ]
     print(
-        f"\nF1 of Confident Learning ('both'), {source}, symmetric rho=0.2, CE, "
+        f"\nF1 of Confident Learning ('both'), {source}, symmetric rho=0.2, {args.f1_loss}"
+        f"{' gamma 0.4' if args.f1_loss == 'blurry' else ''}, "
         f"{args.f1_epochs} epochs, in-sample probabilities, {args.f1_seeds} seeds"
     )
     for name, opts in settings.items():
         f1s = []
         for seed in range(args.f1_seeds):
             noisy, corrupted = corrupt_labels(labels, 0.2, num_classes=10, rng=seed)
-            cfg = TrainConfig(epochs=args.f1_epochs, seed=seed, threads=args.threads, **opts)
+            cfg = TrainConfig(
+                epochs=args.f1_epochs, seed=seed, threads=args.threads, **loss, **opts
+            )
             model = train(cfg, images, noisy, quiet=True).model
             flagged = find_label_errors(noisy, predict_proba(model, images))
             f1s.append(score_detections(flagged, corrupted)["f1"])
@@ -216,6 +223,12 @@ def main() -> None:
         help="also compare detection F1 of (b) and (c) over this many seeds",
     )
     parser.add_argument("--f1-epochs", type=int, default=10)
+    parser.add_argument(
+        "--f1-loss",
+        choices=("ce", "blurry"),
+        default="ce",
+        help="the loss of the F1 comparison (blurry: gamma 0.4, the main job's setting)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images, labels, source = load_images(args.samples)

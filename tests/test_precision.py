@@ -36,12 +36,13 @@ def machine(monkeypatch):
 @pytest.mark.parametrize(
     ("requested", "device", "native", "cuda_bf16", "expected", "channels_last"),
     [
-        ("auto", "cpu", False, False, "fp32", False),  # AVX2 / AVX512 without BF16
+        ("auto", "cpu", False, False, "fp32", True),  # AVX2 / AVX512 without BF16
         ("auto", "cpu", True, False, "bf16", True),  # AVX512-BF16 or AMX
         ("auto", "cuda", False, True, "bf16", False),
         ("auto", "cuda", True, False, "amp", False),  # a GPU without bf16: float16 AMP
         ("auto", "mps", True, False, "fp32", False),
         ("fp32", "cpu", True, False, "fp32", False),  # explicit settings do what they say
+        ("fp32", "cpu", False, False, "fp32", False),  # ... in the layout of earlier runs
         ("bf16", "cpu", False, False, "bf16", False),
         ("bf16", "cpu", True, False, "bf16", False),  # explicit bf16 keeps its layout
         ("amp", "cpu", False, False, "bf16", False),  # --preset paper on a CPU: as before
@@ -106,7 +107,7 @@ def _cfg(**kw) -> TrainConfig:
 
 @pytest.mark.parametrize(
     ("native", "precision", "memory_format"),
-    [(False, "fp32", "contiguous"), (True, "bf16", "channels_last")],
+    [(False, "fp32", "channels_last"), (True, "bf16", "channels_last")],
 )
 def test_train_records_the_resolved_precision(machine, native, precision, memory_format):
     machine(native_bf16=native)
@@ -134,9 +135,9 @@ def test_run_folder_and_summary_record_it(machine, tmp_path):
     assert meta["config"]["precision"] == "auto"  # the request (the trial's identity)
     tc = meta["train_config"]
     assert tc["precision"] == "fp32" and tc["precision_requested"] == "auto"
-    assert tc["memory_format"] == "contiguous" and tc["native_bf16"] is False
+    assert tc["memory_format"] == "channels_last" and tc["native_bf16"] is False
     assert tc["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert summary.precision_used == "fp32" and summary.memory_format == "contiguous"
+    assert summary.precision_used == "fp32" and summary.memory_format == "channels_last"
     assert summary.cpu_capability == tc["cpu_capability"] and summary.native_bf16 is False
     assert summary.chosen_epochs == [1]
     # ... and so does a sweep trial's flat row (summary scalars are columns)
@@ -207,6 +208,20 @@ def test_train_in_bf16_on_a_cpu_without_it_prints_the_warning(machine, capsys, m
 def test_measured_slowdown_is_a_positive_factor():
     factor = prec.measure_bf16_slowdown(repeats=1)
     assert np.isfinite(factor) and factor > 0
+
+
+def test_fp32_channels_last_is_deterministic_and_the_same_function():
+    """auto's fp32 layout on a CPU: bitwise repeatable; within rounding of the contiguous one."""
+    x, y = synthetic_images(96, 2)
+    cfg = _cfg(epochs=2, model="paper-cnn", precision="fp32", channels_last=True, seed=3)
+    a, b = train(cfg, x, y, quiet=True), train(cfg, x, y, quiet=True)
+    assert a.config["memory_format"] == "channels_last"
+    pa = predict_proba(a.model, x)
+    assert np.array_equal(pa, predict_proba(b.model, x))
+    contiguous = train(_cfg(epochs=2, model="paper-cnn", precision="fp32", seed=3), x, y,
+                       quiet=True)
+    assert contiguous.config["memory_format"] == "contiguous"
+    assert np.allclose(pa, predict_proba(contiguous.model, x), atol=1e-3)
 
 
 # ----- evaluation never changes the weights -----------------------------------------------------

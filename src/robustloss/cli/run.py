@@ -170,15 +170,16 @@ def _add_training_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) ->
     g.add_argument(
         "--precision",
         metavar=_one_of(PRECISIONS),
-        help="auto: bf16 + channels-last on CPUs with native bf16 (AVX512-BF16/AMX), else "
-        "fp32 (bf16 elsewhere is ~10x slower: the run warns); bf16/fp16 autocast on CUDA; "
+        help="auto: bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32, both "
+        "channels-last (bf16 elsewhere is ~10x slower: the run warns); bf16/fp16 autocast on "
+        "CUDA; "
         f"recorded in config.json (default: {defaults['precision']}; paper preset: amp)",
     )
     g.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         help="channels-last memory format (default: on exactly where --precision auto "
-        "picks bf16 on a CPU)",
+        "resolves on a CPU)",
     )
     g.add_argument(
         "--test-every",

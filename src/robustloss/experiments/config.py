@@ -196,9 +196,9 @@ class RunConfig:
     # Also score these detectors on the same trained model(s): "all" or comma-separated
     # names; each one's flags and cost go into the summary's `detectors` (no retraining).
     compare_detectors: str | None = None
-    # "auto": bf16 + channels-last on CPUs with native bf16 (AVX512-BF16/AMX), else fp32;
-    # bf16 or float16 autocast on CUDA (robustloss.train.precision). channels_last None:
-    # channels-last where "auto" picks bf16 on a CPU.
+    # "auto": bf16 on CPUs with native bf16 (AVX512-BF16/AMX), else fp32, channels-last on
+    # any CPU; bf16 or float16 autocast on CUDA (robustloss.train.precision). channels_last
+    # None: channels-last where "auto" resolves on a CPU.
     precision: str = "auto"
     channels_last: bool | None = None
     # Clean test split: after the last epoch only (0), or also every k epochs (1: a curve).

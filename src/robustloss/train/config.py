@@ -52,15 +52,16 @@ class TrainConfig:
     # "raw": pixel values 0..255 as floats, as the authors' code did.
     scaling: str = "standardize"
     device: str = "auto"  # "cuda" when available, else "mps" when available, else "cpu"
-    # "auto": decided per machine (robustloss.train.precision): bf16 + channels-last only on
-    # CPUs that compute bf16 natively (AVX512-BF16/AMX; elsewhere bf16 is ~11x SLOWER than
-    # fp32), else fp32; bf16 (or float16 AMP) autocast on CUDA. "fp32" is bitwise
-    # reproducible on a CPU; "amp" is float16 autocast with loss scaling on a GPU (bf16 on a
-    # CPU).
+    # "auto": decided per machine (robustloss.train.precision): on a CPU bf16 only where it
+    # computes bf16 natively (AVX512-BF16/AMX; elsewhere bf16 is ~11x SLOWER than fp32),
+    # else fp32, channels-last either way; bf16 (or float16 AMP) autocast on CUDA. "fp32"
+    # is bitwise reproducible on a CPU; "amp" is float16 autocast with loss scaling on a GPU
+    # (bf16 on a CPU).
     precision: str = "auto"
-    # None: channels-last exactly where precision "auto" picks bf16 on a CPU (oneDNN's fast
-    # bf16 kernels are the channels-last ones); a bool as given. It changes the convolution
-    # kernels (last-bit numerics).
+    # None: channels-last exactly where precision "auto" resolves on a CPU (oneDNN's fast
+    # kernels, bf16 and fp32, are the channels-last ones); an explicit precision keeps the
+    # contiguous layout; a bool as given. It changes the convolution kernels (last-bit
+    # numerics).
     channels_last: bool | None = None
     # The clean test split (when given) is evaluated after the last epoch only (0), or also
     # after every `test_every`-th epoch (1: the full per-epoch curve, as the overfit-point

@@ -5,13 +5,20 @@ Requested settings (``TrainConfig.precision``):
 ``"auto"`` (the default)
     The code decides, not the user, because the fast setting depends on the hardware. On a
     CUDA GPU: bfloat16 autocast where the GPU supports it (``torch.cuda.is_bf16_supported``),
-    else float16 AMP with loss scaling. On a CPU: bfloat16 autocast *with channels-last*
-    only where the CPU computes bf16 natively (AVX512-BF16 or AMX,
-    :func:`cpu_has_native_bf16`), else fp32. Without native bf16, oneDNN emulates bf16 and
-    a training step of the paper's CNN was measured 11x *slower* than fp32 (a 2-core AVX2
-    machine). On an Apple GPU (``mps``): fp32.
+    else float16 AMP with loss scaling. On a CPU: bfloat16 autocast only where the CPU
+    computes bf16 natively (AVX512-BF16 or AMX, :func:`cpu_has_native_bf16`), else fp32;
+    either way in the channels-last memory format. Without native bf16, oneDNN emulates
+    bf16 and a training step of the paper's CNN was measured 11x *slower* than fp32 (a
+    2-core AVX2 machine). Channels-last is oneDNN's fast layout for these convolutions in
+    fp32 too (its NCHW path reorders every tensor to a blocked layout and back, and
+    PyTorch's NCHW max-pool is scalar): a training step measured 1.27x faster in fp32 on a
+    2-core AVX512 CPU and 1.17x with PyTorch and oneDNN held to AVX2 kernels
+    (``benchmarks/train_throughput.py``, README "Measured speed"). It changes the float
+    rounding of the convolutions, not their function: results are deterministic per
+    machine but not bitwise those of the contiguous layout. On an Apple GPU (``mps``): fp32.
 ``"fp32"``
-    No autocast; bitwise reproducible on a CPU.
+    No autocast, contiguous layout unless ``channels_last`` is given; bitwise reproducible
+    on a CPU (as every setting is, per machine).
 ``"bf16"``
     bfloat16 autocast, wherever asked. On a CPU without native bf16 :func:`warn_if_slow`
     prints one line with this machine's measured slowdown (a short timing, once a process).
@@ -130,8 +137,9 @@ def resolve_precision(
     """The precision and memory format ``requested`` means on ``device_type`` here.
 
     ``channels_last=None`` (the default) means: channels-last exactly where ``"auto"``
-    picks bf16 on a CPU (oneDNN's fast bf16 kernels are the channels-last ones); an explicit
-    bool is kept as given. See the module docstring for the rule.
+    resolves on a CPU (oneDNN's fast kernels, bf16 and fp32, are the channels-last ones);
+    an explicit precision keeps the contiguous layout, so it reproduces earlier runs; an
+    explicit bool is kept as given. See the module docstring for the rule.
 
     Raises:
         ValueError: an unknown ``requested`` or ``device_type``.
@@ -148,8 +156,8 @@ def resolve_precision(
     if requested == "auto":
         if device_type == "cuda":
             precision = "bf16" if cuda_has_bf16() else "amp"
-        elif device_type == "cpu" and native:
-            precision, auto_channels_last = "bf16", True
+        elif device_type == "cpu":
+            precision, auto_channels_last = ("bf16" if native else "fp32"), True
         else:
             precision = "fp32"
     elif requested == "amp" and device_type != "cuda":
