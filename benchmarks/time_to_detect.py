@@ -25,7 +25,8 @@ those arrays to its list of flagged indices, side by side in one process:
 
 Printed per path: seconds (mean and spread over seeds), the ratio to (i) (median of the
 per-seed ratios), precision, recall and F1 against the known corruption (mean ± sd), the
-precision used and the chosen epochs. ``--json`` writes every number, per seed.
+precision used and the chosen epochs. ``--json`` writes every number, per seed, with the
+held-out (noisy-label) accuracy per epoch that early stopping decided on.
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def robustloss_path(images, noisy, *, seed, epochs, threads, protocol, early_sto
         "flagged": np.asarray(flagged),
         "precision_used": probs.train_config["precision"],
         "epochs": list(probs.chosen_epochs),
+        # early stopping's label-free signal, per model and epoch (None without it): what it
+        # saw when it stopped, to read a stop without any ground truth
+        "holdout_acc": [[h.get("holdout_acc") for h in hist] for hist in probs.histories],
     }
 
 
@@ -246,6 +250,7 @@ def race(dataset: str, args, rows: list[dict]) -> list[dict]:
             row = {"dataset": dataset, "seed": seed, "path": name, "n": len(noisy),
                    "seconds": seconds, "precision_used": out["precision_used"],
                    "epochs": out["epochs"], "flagged": len(out["flagged"]),
+                   "holdout_acc": out.get("holdout_acc"),
                    "threads": args.threads, "max_epochs": args.epochs, **_machine(),
                    **score(out["flagged"], corrupted)}
             rows.append(row)
