@@ -107,6 +107,42 @@ def test_optional_history_fields_are_none(data):
     assert rec["loss_in_use"] == "ce"
 
 
+def test_probe_scores_training_examples_in_eval_mode_and_changes_nothing(data):
+    """probe_acc is the eval-mode accuracy of the probed examples vs their given labels,
+    after every epoch; the training, its randomness and the model are bitwise unchanged."""
+    x, y = data
+    noisy = y.copy()
+    noisy[:25] = (noisy[:25] + 1) % 10
+    probe = np.arange(0, x.shape[0], 3)
+    plain = train(cfg(epochs=2), x, noisy)
+    probed = train(cfg(epochs=2), x, noisy, probe=probe)
+    assert _strip_timing(plain.history) == [
+        {**r, "probe_acc": None} for r in _strip_timing(probed.history)
+    ]
+    after = probed.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in plain.model.state_dict().items())
+    assert plain.history[-1]["probe_acc"] is None
+    pred = probs(probed, x[probe]).argmax(axis=1)
+    assert probed.history[-1]["probe_acc"] == pytest.approx(np.mean(pred == noisy[probe]))
+
+
+@pytest.mark.parametrize(
+    ("probe", "match"),
+    [
+        (np.array([[0, 1]]), "1-D array of integer indices"),
+        (np.array([0.5]), "1-D array of integer indices"),
+        (np.array([], dtype=np.int64), "at least one index"),
+        (np.array([0, 10_000]), r"indices in \[0, 256\)"),
+        (np.array([-1]), r"values from -1 to -1"),
+    ],
+)
+def test_a_bad_probe_is_refused_naming_what_was_expected(data, probe, match):
+    x, y = data
+    assert x.shape[0] == 256
+    with pytest.raises(ValueError, match=match):
+        train(cfg(epochs=1), x, y, probe=probe)
+
+
 def test_frac_below_cutoff_counts_p_t_at_or_below_the_cutoff(data):
     x, y = data
     # cutoff 0.99: at the start every p_t is ~0.1, so (nearly) every sample is below it

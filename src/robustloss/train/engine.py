@@ -75,6 +75,7 @@ HISTORY_KEYS: tuple[str, ...] = (
     "test_loss",  # cross entropy on the test set after the epoch (eval mode), or None
     "test_acc",  # accuracy on the test set, or None (see TrainConfig.test_every)
     "holdout_acc",  # early_stop: accuracy on the held-out part vs its GIVEN labels, or None
+    "probe_acc",  # eval-mode accuracy of the `probe` training examples vs their labels, or None
     "seconds",  # wall time of the epoch, evaluation included
     "samples_per_s",  # N / seconds of the training pass alone
 )
@@ -144,6 +145,7 @@ def train(
     model: nn.Module | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume_from: str | os.PathLike[str] | None = None,
+    probe: Any = None,
     quiet: bool = False,
 ) -> TrainResult:
     """Train a classifier on (possibly noisy) labels; return the model and its history.
@@ -165,6 +167,11 @@ def train(
         checkpoint_dir: save ``epoch-{k:03d}.pt`` after every epoch k.
         resume_from: a checkpoint file to continue from: bitwise the run that wrote it, when
             :func:`~robustloss.train.checkpoint.warmup_compatible` allows the config.
+        probe: ``(P,)`` indices into ``images``: after every epoch the model scores these
+            training examples in eval mode against their given ``labels``, into the history
+            key ``probe_acc``: how far the model *fits* the labels it trains on (the running
+            ``train_acc`` has dropout on and the weights moving, and hides memorising). An
+            evaluation only: the training and its randomness are unchanged.
         quiet: no progress bars (there are none when stderr is not a terminal anyway).
 
     Returns:
@@ -190,6 +197,7 @@ def train(
     cfg, choice = config._resolve()
     warn_if_slow(choice)
     data = prepare_data(images, labels, true_labels, test_images, test_labels, num_classes)
+    probe_idx = _probe_indices(probe, data.x.shape[0])
     fingerprint = data.fingerprint() if (checkpoint_dir or resume_from) else None
     ckpt = None if resume_from is None else _load_resumable(resume_from, cfg, fingerprint)
     device = _device(cfg)
@@ -204,8 +212,31 @@ def train(
             ckpt=ckpt,
             fingerprint=fingerprint,
             checkpoint_dir=checkpoint_dir,
+            probe=None if probe_idx is None else (data.x[probe_idx], data.y[probe_idx]),
             quiet=quiet,
         )
+
+
+def _probe_indices(probe: Any, n: int) -> Tensor | None:
+    """``probe`` checked: a 1-D integer array of indices in [0, N), or None."""
+    if probe is None:
+        return None
+    idx = as_tensor(probe)
+    if idx.ndim != 1 or idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
+        raise ValueError(
+            f"Expected `probe` to be a 1-D array of integer indices into the {n} images, but "
+            f"got shape {tuple(idx.shape)} of {idx.dtype}"
+        )
+    idx = idx.to(torch.int64)
+    if idx.numel() == 0:
+        raise ValueError("Expected `probe` to hold at least one index, but it is empty")
+    low, high = int(idx.min()), int(idx.max())
+    if low < 0 or high >= n:
+        raise ValueError(
+            f"Expected `probe` indices in [0, {n}) (the {n} images), but got values from "
+            f"{low} to {high}"
+        )
+    return idx
 
 
 def _load_resumable(
@@ -243,6 +274,7 @@ def _fit(
     ckpt: Checkpoint | None,
     fingerprint: dict[str, Any] | None,
     checkpoint_dir: str | os.PathLike[str] | None,
+    probe: tuple[Tensor, Tensor] | None,
     quiet: bool,
 ) -> TrainResult:
     full_y = data.y
@@ -259,6 +291,8 @@ def _fit(
         if stopper is not None and held is not None:
             record["holdout_acc"] = _evaluate(ctx, held[0], held[1], data.label_high)[1]
             stop = stopper.update(epoch, record["holdout_acc"], ctx.model)
+        if probe is not None:
+            record["probe_acc"] = _evaluate(ctx, probe[0], probe[1], data.label_high)[1]
         history.append(record)
         if ctx.show:
             print(format_epoch(history[-1], cfg.epochs), file=sys.stderr)
@@ -485,6 +519,7 @@ def _record(
         "test_loss": None if test is None else test[0],
         "test_acc": None if test is None else test[1],
         "holdout_acc": None,
+        "probe_acc": None,
         "seconds": seconds,
         "samples_per_s": n / train_seconds if train_seconds > 0 else math.inf,
     }
