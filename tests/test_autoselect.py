@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import inspect
 import json
 import math
@@ -25,7 +26,7 @@ from robustloss.experiments.autoselect import (
 )
 from robustloss.experiments.config import RunConfig, config_hash
 from robustloss.experiments.pipeline import plan_lines, run_experiment
-from robustloss.train import TrainConfig, train
+from robustloss.train import TrainConfig, predict_proba, train
 from synthetic import synthetic_images
 
 
@@ -159,6 +160,58 @@ def test_rung_two_resumes_exactly_where_rung_one_stopped():
         test_labels=labels[held_idx], num_classes=3, quiet=True,
     )  # fmt: skip
     assert tuple(h["test_acc"] for h in alone.history) == kept.curve
+    assert all(h["probe_acc"] is None for h in alone.history)  # no probe asked for
+
+
+def test_the_gaps_training_side_is_the_eval_mode_fit_of_a_probe_of_the_examples_trained_on():
+    """train_curve is the accuracy, in eval mode after every epoch, of a sample (as many as
+    are held out) of the examples the candidates train on, vs their labels."""
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    sel = select_settings(images, labels, train_config=cfg, criterion="holdout-gap", quiet=True)
+    kept = next(r for r in sel.results if r.status == "chosen")
+    train_idx, held_idx = autoselect._split(labels, 0.1, cfg.seed)
+    probe = autoselect.probe_positions(train_idx.size, held_idx.size, cfg.seed)
+    assert probe.size == held_idx.size and np.unique(probe).size == probe.size
+    c = kept.candidate
+    alone = train(
+        tiny_train_config(loss=c.loss, loss_params=c.loss_params(), delay=c.delay, test_every=1),
+        images[train_idx], labels[train_idx], test_images=images[held_idx],
+        test_labels=labels[held_idx], num_classes=3, probe=probe, quiet=True,
+    )  # fmt: skip
+    assert tuple(h["probe_acc"] for h in alone.history) == kept.train_curve
+    # The probe is scored in eval mode: it is what the model predicts for those examples.
+    pred = predict_proba(alone.model, images[train_idx][probe]).argmax(axis=1)
+    assert kept.train_curve[-1] == pytest.approx(np.mean(pred == labels[train_idx][probe]))
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"),
+    [("in-sample", "holdout-gap"), ("paper-cv", "holdout-gap"), ("embed-cv", "holdout-gap"),
+     ("cv", "holdout-acc")],
+)  # fmt: skip
+def test_the_default_criterion_follows_where_the_probabilities_come_from(protocol, expected):
+    assert autoselect.default_criterion(protocol) == expected
+    labels = np.arange(3000) % 10
+    assert plan_search(labels, epochs=10, protocol=protocol).criterion == expected
+    assert plan_search(labels, epochs=10, protocol=protocol, criterion="cl-cleaned").criterion == (
+        "cl-cleaned"
+    )
+    with pytest.raises(ValueError, match="or None for the protocol's default"):
+        plan_search(labels, epochs=10, protocol=protocol, criterion="oracle")
+
+
+def test_an_in_sample_run_chooses_by_the_gap_unless_told(tmp_path):
+    images, labels = synthetic_images(300, 0)
+    npz = tmp_path / "toy.npz"
+    np.savez(npz, images=images, labels=labels)
+    cfg = RunConfig.from_dict(tiny_run(data=str(npz), dataset=None, protocol="in-sample"))
+    assert cfg.auto_criterion is None
+    assert "by holdout-gap" in " ".join(plan_lines(cfg, corrupt=True))
+    told = dataclasses.replace(cfg, auto_criterion="holdout-acc")
+    assert "by holdout-acc" in " ".join(plan_lines(told, corrupt=True))
+    # The default's hash is the config's without the field; a named criterion is a setting.
+    assert config_hash(cfg) != config_hash(told)
 
 
 def test_the_search_takes_no_truth():

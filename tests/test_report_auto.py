@@ -201,6 +201,33 @@ def test_figure_lines_by_status(plain_run, tmp_path):
     assert "halved after 2 epoch(s)" in by_label
 
 
+def test_the_gap_criterion_its_columns_and_the_fit_curve(plain_run, tmp_path):
+    """A search chosen by holdout-gap: its columns marked, the chosen candidate's accuracy on
+    examples it trained on drawn dashed, the star at the epochs chosen (the gap's)."""
+    folder = tmp_path / "run"
+    shutil.copytree(plain_run, folder)
+    rows = _fake_auto(folder, criterion="holdout-gap")
+    gap = {"holdout_gap": 0.81, "gap_epoch": 2, "train_acc_by_epoch": "0.7;0.8;0.9;0.95"}
+    rows = [{**r, **gap} if r["status"] == "chosen" else r for r in rows]
+    write_csv(folder / "auto.csv", rows, (*COLUMNS, "holdout_gap", "gap_epoch",
+                                          "train_acc_by_epoch"))  # fmt: skip
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["auto"]["settings"]["epochs"] = 2
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_report(folder)
+    section = _section((folder / "report.html").read_text(encoding="utf-8"))
+    assert "<th>holdout-gap (criterion)</th>" in section and "memorising" in section
+    chosen = next(r for r in _rows(section) if "auto-chosen" in r)
+    assert "<td>0.8100</td><td>2</td>" in chosen
+    choice = read_auto(folder)
+    assert choice.chosen_candidate.fit_curve == (0.7, 0.8, 0.9, 0.95)
+    by_label = {line.get_label(): line for line in draw_auto(choice).axes[0].get_lines()}
+    fit = by_label["chosen: accuracy on examples trained on"]
+    assert fit.get_linestyle() == "--"
+    np.testing.assert_allclose(fit.get_xydata()[:, 1], [0.7, 0.8, 0.9, 0.95])
+    np.testing.assert_allclose(by_label["chosen epoch (2)"].get_xydata(), [[2.0, 0.8]])
+
+
 def test_read_auto_errors_name_what_was_expected(plain_run, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(plain_run, folder)

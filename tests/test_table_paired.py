@@ -168,12 +168,30 @@ def test_a_sweep_with_loss_auto_renders(tmp_path):
 def test_auto_criterion_is_part_of_the_setting_and_only_the_default_takes_the_cell():
     """Trials differing in auto_criterion share a row; the best criterion by F1 would be
     chosen with ground truth, so only the default criterion's auto fills the auto cell."""
-    trials = [trial("ce", i, f, auto_criterion="holdout-acc") for i, f in enumerate(CE)]
-    trials += [trial("auto", i, 0.7, auto_criterion="holdout-acc") for i in range(3)]
+    trials = [trial("ce", i, f) for i, f in enumerate(CE)]
+    trials += [trial("auto", i, 0.7, auto_criterion=None) for i in range(3)]
     trials += [trial("auto", i, 0.99, auto_criterion="cl-cleaned") for i in range(3)]
+    trials += [trial("auto", i, 0.98, auto_criterion="holdout-acc") for i in range(3)]
     settings = group_settings(trials)
-    assert {s.label for s in settings} == {"CE", "auto", "auto criterion cl-cleaned"}
+    assert {s.label for s in settings} == {
+        "CE", "auto", "auto criterion cl-cleaned", "auto criterion holdout-acc"
+    }  # fmt: skip
     rows = table1_rows(settings)
     assert len({r["row"] for r in rows}) == 1  # one row, not one per criterion
     auto = next(r for r in rows if r["loss"] == "auto")
     assert auto["f1_mean"] == pytest.approx(0.7)  # the default criterion's, not the best
+
+
+@pytest.mark.parametrize(
+    ("protocol", "default"), [("in-sample", "holdout-gap"), ("cv", "holdout-acc")]
+)
+def test_the_auto_cell_is_the_protocols_default_criterion_named_or_not(protocol, default):
+    """An explicit criterion equal to the protocol's default is the default's auto."""
+    other = "holdout-acc" if default == "holdout-gap" else "holdout-gap"
+    trials = [trial("ce", i, f, protocol=protocol) for i, f in enumerate(CE)]
+    trials += [trial("auto", i, 0.7, protocol=protocol, auto_criterion=default) for i in range(3)]
+    trials += [trial("auto", i, 0.99, protocol=protocol, auto_criterion=other) for i in range(3)]
+    settings = group_settings(trials)
+    assert {s.label for s in settings} == {"CE", "auto", f"auto criterion {other}"}
+    auto = next(r for r in table1_rows(settings) if r["loss"] == "auto")
+    assert auto["f1_mean"] == pytest.approx(0.7)

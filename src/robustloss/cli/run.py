@@ -140,9 +140,10 @@ def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> Non
         choices=CRITERIA,
         help="how --loss auto ranks candidates: holdout-acc (accuracy on the noisy held-out "
         "split), cl-cleaned (the same after removing what Confident Learning flags for "
-        "most candidates) or holdout-gap (held-out accuracy less how far the training "
-        "accuracy runs ahead of it: sees memorising, which in-sample detection suffers "
-        f"from) (default: {defaults['auto_criterion']})",
+        "most candidates) or holdout-gap (held-out accuracy less how far the accuracy on "
+        "the examples trained on runs ahead of it: sees memorising, which in-sample "
+        "detection suffers from) (default: holdout-gap for --protocol in-sample, "
+        "holdout-acc for cv)",
     )
     g.add_argument(
         "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"

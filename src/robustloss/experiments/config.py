@@ -76,7 +76,8 @@ SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_p
 DETECTOR_FIELD_DEFAULTS: dict[str, Any] = {"detector": "cl", "compare_detectors": None}
 
 #: Fields added for settings chosen without ground truth (``loss="auto"``), likewise.
-AUTO_FIELD_DEFAULTS: dict[str, Any] = {"auto_criterion": CRITERIA[0]}
+#: auto_criterion None is the protocol's default (autoselect.default_criterion).
+AUTO_FIELD_DEFAULTS: dict[str, Any] = {"auto_criterion": None}
 
 _HASH_DEFAULTS: dict[str, Any] = {**DETECTOR_FIELD_DEFAULTS, **AUTO_FIELD_DEFAULTS}
 
@@ -221,8 +222,9 @@ class RunConfig:
     labels_column: str | None = None
     pred_probs: str | None = None
     head: str | None = None
-    # The criterion a loss="auto" search chooses by (robustloss.experiments.autoselect).
-    auto_criterion: str = CRITERIA[0]
+    # The criterion a loss="auto" search chooses by (robustloss.experiments.autoselect); None:
+    # the protocol's default (holdout-gap in-sample, holdout-acc for cv).
+    auto_criterion: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -299,7 +301,8 @@ class RunConfig:
 
     def _check_loss(self) -> None:
         _check_choice("loss", self.loss, LOSS_CHOICES)
-        _check_choice("auto_criterion", self.auto_criterion, CRITERIA)
+        if self.auto_criterion is not None:
+            _check_choice("auto_criterion", self.auto_criterion, CRITERIA)
         if self.loss == AUTO:
             self._check_auto_loss()
             return

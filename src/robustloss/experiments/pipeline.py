@@ -43,6 +43,7 @@ from robustloss.experiments.autoselect import (
     TooSmallError,
     fixed_run_cost,
     plan_search,
+    resolve_criterion,
     select_settings,
 )
 from robustloss.experiments.config import (
@@ -303,7 +304,10 @@ def plan_lines(config: RunConfig | dict[str, Any], *, corrupt: bool) -> list[str
         except TooSmallError as exc:
             if loss is not None:  # as the run itself: no default to fall back on
                 raise
-            fallback = Selection.fallback(str(exc), epochs=cfg.epochs, criterion=cfg.auto_criterion)
+            fallback = Selection.fallback(
+                str(exc), epochs=cfg.epochs,
+                criterion=resolve_criterion(cfg.auto_criterion, cfg.protocol),
+            )  # fmt: skip
             return [*lines, f"auto: {fallback.why}"]
         lines += plan.lines()
     return lines
@@ -471,7 +475,8 @@ def _select(
         return cfg, None
     loss = None if cfg.loss == AUTO else cfg.loss
     _log(quiet, f"choosing {'the loss' if loss is None else loss + ' ' + str(cfg.auto_param())} "
-         f"without ground truth ({cfg.auto_criterion} on a held-out {cfg.holdout:g} of the "
+         f"without ground truth ({resolve_criterion(cfg.auto_criterion, cfg.protocol)} on a "
+         f"held-out {cfg.holdout:g} of the "
          "given labels)")  # fmt: skip
     base = train_config_for(cfg.with_chosen({"loss": "ce", "delay": 0}))
     try:
@@ -492,7 +497,10 @@ def _select(
         if loss is not None:  # one loss's parameter asked for: no default to fall back on
             raise
         # Recorded (summary, config.json, report) and said on stderr even with --quiet.
-        selection = Selection.fallback(str(exc), epochs=cfg.epochs, criterion=cfg.auto_criterion)
+        selection = Selection.fallback(
+            str(exc), epochs=cfg.epochs,
+            criterion=resolve_criterion(cfg.auto_criterion, cfg.protocol),
+        )  # fmt: skip
         print(f"[robustloss] warning: --loss auto: {selection.why}", file=sys.stderr)
     _log(quiet, f"auto chose {selection.why}")
     return cfg.with_chosen(selection.settings()), selection

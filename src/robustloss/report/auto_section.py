@@ -6,7 +6,9 @@ noisy held-out split (:mod:`robustloss.experiments.autoselect`). Its run folder 
 
 - ``auto.csv``: one row per candidate (``candidate``, ``status`` one of
   :data:`STATUSES`, ``epochs_trained``, ``holdout_acc``, ``best_epoch``, ``cl_cleaned``,
-  ``holdout_acc_by_epoch`` as ``;``-joined floats, ``reason``; empty fields for None);
+  ``holdout_gap``, ``gap_epoch``, ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as
+  ``;``-joined floats, ``reason``; empty fields for None; the gap columns are absent from
+  folders written before the criterion existed);
 - ``config.json``'s ``auto``: the criterion, the choice, why, the measured cost and the plan
   (``summary.json``'s ``auto``, without the plan, when ``config.json`` has none).
 
@@ -14,7 +16,8 @@ noisy held-out split (:mod:`robustloss.experiments.autoselect`). Its run folder 
 the criterion, the measured cost against the plan's budget, a table of every candidate (the
 chosen one highlighted) and the figure ``auto.png`` (drawn into the run folder by
 :func:`draw_auto`): held-out accuracy against the given labels after each epoch, one line per
-candidate. A run folder without ``auto.csv`` gets no section.
+candidate, and the chosen candidate's accuracy on examples it trained on (the holdout-gap's
+other side). A run folder without ``auto.csv`` gets no section.
 
 Cost: the search and the final run in fixed-setting runs of the same protocol,
 ``ratio = (search sample-epochs + F) / F`` with ``F`` one fixed run's sample-epochs; the plan
@@ -74,6 +77,10 @@ class AutoCandidate:
     best_epoch: int | None  # 1-based, on the same axis as curve
     cl_cleaned: float | None
     reason: str = ""
+    holdout_gap: float | None = None  # criterion holdout-gap, best over the counted epochs
+    gap_epoch: int | None = None  # 1-based, where it peaked
+    # (epochs_trained,) eval-mode accuracy on a probe of the examples trained on, or ()
+    fit_curve: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,12 +125,12 @@ def _optional(row: dict[str, str], column: str, kind: type, *, path: Path, line:
         ) from None
 
 
-def _curve(text: str, *, path: Path, line: int) -> tuple[float, ...]:
+def _curve(text: str, *, column: str, path: Path, line: int) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(";") if v.strip())
     except ValueError:
         raise ValueError(
-            f"Expected {path} line {line} column `holdout_acc_by_epoch` to be ';'-joined "
+            f"Expected {path} line {line} column `{column}` to be ';'-joined "
             f"floats, but got {text!r}"
         ) from None
 
@@ -169,11 +176,18 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
                 name=r["candidate"],
                 status=status,
                 epochs_trained=_optional(r, "epochs_trained", int, **where),
-                curve=_curve(r["holdout_acc_by_epoch"], **where),
+                curve=_curve(
+                    r["holdout_acc_by_epoch"], column="holdout_acc_by_epoch", **where
+                ),
                 holdout_acc=_optional(r, "holdout_acc", float, **where),
                 best_epoch=_optional(r, "best_epoch", int, **where),
                 cl_cleaned=_optional(r, "cl_cleaned", float, **where),
                 reason=r.get("reason", "") or "",
+                holdout_gap=_optional(r, "holdout_gap", float, **where),
+                gap_epoch=_optional(r, "gap_epoch", int, **where),
+                fit_curve=_curve(
+                    r.get("train_acc_by_epoch") or "", column="train_acc_by_epoch", **where
+                ),
             )
         )
     meta = _meta(folder)
@@ -194,8 +208,11 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
 
 
 def _chosen_epoch(choice: AutoChoice, c: AutoCandidate) -> int | None:
-    """The chosen candidate's epoch on its curve: its best epoch (else the epochs chosen)."""
-    epoch = c.best_epoch if c.best_epoch is not None else choice.settings.get("epochs")
+    """The chosen candidate's epoch on its curve: the epochs chosen (else, for a folder that
+    does not record them, its best held-out epoch)."""
+    epoch = choice.settings.get("epochs")
+    if not isinstance(epoch, int):
+        epoch = c.gap_epoch if choice.criterion == "holdout-gap" else c.best_epoch
     if isinstance(epoch, int) and 1 <= epoch <= len(c.curve):
         return epoch
     return None
@@ -206,7 +223,9 @@ def draw_auto(choice: AutoChoice) -> Figure:
 
     Pruned candidates thin and grey, kept ones coloured, the chosen one bold black with a
     star at its chosen epoch, failures dotted red; a dashed line where the candidates were
-    halved (the plan's ``rung_epochs``).
+    halved (the plan's ``rung_epochs``). The chosen candidate's accuracy on a probe of the
+    examples it trained on (when recorded), dashed black: how far it fits its training labels
+    beyond the held-out ones (the holdout-gap criterion's other side).
 
     Returns:
         A matplotlib Figure on an Agg canvas.
@@ -223,6 +242,9 @@ def draw_auto(choice: AutoChoice) -> Figure:
             continue
         if c.status == "chosen":
             ax.plot(x, y, color="black", linewidth=2.8, zorder=5, label=f"{c.name} (chosen)")
+            if len(c.fit_curve) == y.size:
+                ax.plot(x, c.fit_curve, color="black", linewidth=1.4, linestyle="--", zorder=5,
+                        label="chosen: accuracy on examples trained on")  # fmt: skip
             epoch = _chosen_epoch(choice, c)
             if epoch is not None:
                 ax.plot([epoch], [y[epoch - 1]], marker="*", markersize=15, color="black",
@@ -250,7 +272,7 @@ def draw_auto(choice: AutoChoice) -> Figure:
                    label=f"halved after {rung} epoch(s)")  # fmt: skip
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("held-out accuracy vs the given labels")
+    ax.set_ylabel("accuracy vs the given labels (held out)")
     criterion = choice.criterion or "an unrecorded criterion"
     ax.set_title(f"Label-free search, chosen by {criterion}", fontsize=10)
     ax.grid(True, alpha=0.3)
@@ -280,6 +302,8 @@ def _candidates_table(choice: AutoChoice) -> str:
         "best held-out acc." + (" (criterion)" if crit == "holdout-acc" else ""),
         "best epoch",
         "cl-cleaned" + (" (criterion)" if crit == "cl-cleaned" else ""),
+        "holdout-gap" + (" (criterion)" if crit == "holdout-gap" else ""),
+        "gap epoch",
         "epochs trained",
         "reason",
     ]
@@ -287,7 +311,8 @@ def _candidates_table(choice: AutoChoice) -> str:
     body = []
     for c in choice.candidates:
         cells = [c.name, c.status, _fmt(c.holdout_acc), _fmt(c.best_epoch), _fmt(c.cl_cleaned),
-                 _fmt(c.epochs_trained), c.reason or "–"]  # fmt: skip
+                 _fmt(c.holdout_gap), _fmt(c.gap_epoch), _fmt(c.epochs_trained),
+                 c.reason or "–"]  # fmt: skip
         attrs = (
             f" class='auto-chosen' style='{_CHOSEN_STYLE}'"
             if c.status == "chosen"
@@ -386,6 +411,8 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
     criteria = {
         "holdout-acc": "the best held-out accuracy against the given labels",
         "cl-cleaned": "held-out accuracy on the examples Confident Learning does not flag",
+        "holdout-gap": "held-out accuracy less how far the accuracy on examples trained on "
+        "runs ahead of it: memorising wrong labels, which in-sample detection suffers from",
     }
     parts.append(
         f"<p>Criterion: <b>{esc(str(choice.criterion or 'not recorded'))}</b>"
@@ -401,7 +428,8 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
         "<figure><img alt='held-out accuracy per epoch, per candidate' style='max-width:100%' "
         f"src='data:image/png;base64,{b64}'><figcaption>Held-out accuracy against the given "
         "labels after each epoch, per candidate (warm-up epochs included): pruned thin grey, "
-        "kept coloured, the chosen one bold with a star at its chosen epoch. Also beside "
+        "kept coloured, the chosen one bold with a star at its chosen epoch (dashed: its "
+        "accuracy on examples it trained on, where recorded). Also beside "
         f"this page as <a href='{AUTO_FIGURE}'>{AUTO_FIGURE}</a>.</figcaption></figure>"
     )
     return parts, figure

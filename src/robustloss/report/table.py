@@ -40,7 +40,7 @@ import numpy as np
 from scipy import stats
 
 from robustloss._io import atomic_write_text, write_csv
-from robustloss.experiments.autoselect import AUTO, CRITERIA
+from robustloss.experiments.autoselect import AUTO, default_criterion
 from robustloss.experiments.config import LOSS_FIELDS
 from robustloss.experiments.results import resolve_source
 from robustloss.experiments.store import ResultStore
@@ -189,8 +189,9 @@ class Setting:
         """``γ=0.4, d=0``: the loss's hyperparameters and delay (none for plain CE, nothing
         for ``auto``, whose trials chose their own; ``γ=auto`` for a parameter chosen so)."""
         if self.loss == AUTO:
-            criterion = self.config.get("auto_criterion") or CRITERIA[0]
-            return "" if criterion == CRITERIA[0] else f"criterion {criterion}"
+            criterion = self.config.get("auto_criterion")
+            default = default_criterion(self.config.get("protocol", "in-sample"))
+            return "" if criterion in (None, default) else f"criterion {criterion}"
         parts = [
             f"{_PARAM_SYMBOLS[k]}={_param(self.config[k])}"
             for k in _PARAM_SYMBOLS
