@@ -1,26 +1,29 @@
-"""The README's "Settings without ground truth" table, from the bundled ``auto`` sweep.
+"""The README's "Settings without ground truth" tables, from the bundled ``auto`` sweeps.
 
     robustloss sweep auto --db benchmarks/results/auto.db     # src/robustloss/specs/auto.toml
     python benchmarks/auto_table.py benchmarks/results/auto.db
 
-Per row (dataset, noise kind, rate) the F1 of Confident Learning's flags, mean +- std over the
-seeds, for:
+Per row (dataset, noise kind, rate) the F1 of Confident Learning's flags, mean +- sample std
+over the seeds, for:
 
 - **CE**: cross entropy, the row's baseline;
 - **default**: Blurry Loss gamma 0.4 (``detect``'s default before ``--loss auto``);
 - **oracle**: per seed, the best F1 among auto's own candidate grid (every candidate run as
-  a fixed setting), i.e. chosen WITH the known corruptions, as the paper's Table 1 chose;
-  an upper bound, not a method;
-- **auto** (``--loss auto``, criterion holdout-acc), **auto-cl** (criterion cl-cleaned) and
-  **auto-gap** (criterion holdout-gap): chosen from the noisy labels alone.
+  a fixed setting for E epochs), i.e. chosen WITH the known corruptions, as the paper's
+  Table 1 chose; an upper bound, not a method;
+- **auto**: ``--loss auto`` with the protocol's default criterion (holdout-gap in-sample,
+  holdout-acc for cv), chosen from the noisy labels alone; and, beside it, the other
+  criteria run explicitly (**auto-acc**: holdout-acc, **auto-cl**: cl-cleaned,
+  **auto-gap**: holdout-gap where it is not the default).
 
-Every comparison is paired (same seeds, same corruption): for auto against CE
-and against the default, the number of seeds on which auto is higher and a paired t-test's
-two-sided p-value (``scipy.stats.ttest_rel``; "n/a" under 2 pairs). Then the issue's goals:
-auto >= default on every row within the seed spread, >= CE + 0.01 on average, within 0.01
-of the oracle on average, never below CE by more than the seed spread. Also what auto chose
-per trial, and its measured cost (search + final run, in fixed runs; and in seconds against
-the same row's CE trial).
+Every comparison is paired (same seeds, same corruption): per row, the number of seeds on
+which auto is higher and a paired t-test's two-sided p-value (``scipy.stats.ttest_rel``;
+"n/a" under 2 pairs or for identical pairs), and the same over all rows and seeds pooled.
+Then the issue's goals: auto >= default on every row within the seed spread, >= CE + 0.01
+on average, within 0.01 of the oracle on average, never below CE by more than the seed
+spread. Also what auto chose per trial, its measured cost (search + final run, in fixed
+runs of sample-epochs; and its seconds against the same row's CE trial), and the precision
+and CPU every trial ran with.
 """
 
 from __future__ import annotations
@@ -28,53 +31,72 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from scipy import stats
 
+from robustloss.experiments.autoselect import default_criterion
 from robustloss.report.table import load_trials
 
-DEFAULT = ("blurry", 0.4)
+DEFAULT = "blurry gamma=0.4"
+_SHORT = {"holdout-acc": "auto-acc", "cl-cleaned": "auto-cl", "holdout-gap": "auto-gap"}
+#: The auto columns, the default criterion's first.
+AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap")
 
 
-def _method(config: dict[str, Any]) -> str | None:
-    """ "auto", "auto-cl", or the candidate's name for a fixed setting."""
+def method_of(config: dict[str, Any]) -> str:
+    """``auto`` (the protocol's default criterion, named or not), ``auto-acc`` / ``auto-cl``
+    / ``auto-gap`` (another criterion), or the candidate's name for a fixed setting."""
     loss = config["loss"]
     if loss == "auto":
-        criterion = config.get("auto_criterion") or "holdout-acc"
-        return {"holdout-acc": "auto", "cl-cleaned": "auto-cl", "holdout-gap": "auto-gap"}[
-            criterion
-        ]
+        criterion = config.get("auto_criterion")
+        if criterion is None or criterion == default_criterion(config.get("protocol", "cv")):
+            return "auto"
+        return _SHORT[criterion]
     parts = [loss]
     for key in ("gamma", "cutoff", "q"):
         if config.get(key) is not None:
-            parts.append(f"{key}={config[key]}")
+            parts.append(f"{key}={config[key]:g}")
     if config.get("delay"):
         parts.append(f"d={config['delay']}")
     return " ".join(parts)
 
 
-def collect(trials: list[dict[str, Any]]):
-    """``f1[row][method][seed]``, ``chosen[row][method][seed]``, seconds, cost ratios."""
-    f1: dict = defaultdict(lambda: defaultdict(dict))
-    chosen: dict = defaultdict(lambda: defaultdict(dict))
-    seconds: dict = defaultdict(lambda: defaultdict(dict))
-    ratio: dict = defaultdict(lambda: defaultdict(dict))
+@dataclass
+class Results:
+    """``f1[row][method][seed]`` and what else each trial recorded."""
+
+    f1: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    chosen: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    seconds: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    ratio: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    engines: Counter = field(default_factory=Counter)  # (precision, cpu capability) -> trials
+    subset: set = field(default_factory=set)
+    protocols: set = field(default_factory=set)
+
+
+def collect(trials: list[dict[str, Any]]) -> Results:
+    out = Results()
     for trial in trials:
         config, summary = trial["config"], trial.get("summary") or {}
         if summary.get("f1") is None:
             continue
         row = (config["dataset"], config["noise_kind"], float(config["noise"]))
-        method, seed = _method(config), int(config["seed"])
-        f1[row][method][seed] = float(summary["f1"])
-        seconds[row][method][seed] = float(summary.get("seconds") or math.nan)
+        method, seed = method_of(config), int(config["seed"])
+        out.f1[row][method][seed] = float(summary["f1"])
+        out.seconds[row][method][seed] = float(summary.get("seconds") or math.nan)
+        out.engines[(summary.get("precision_used") or summary.get("precision"),
+                     summary.get("cpu_capability"))] += 1  # fmt: skip
+        out.subset.add(config.get("subset"))
+        out.protocols.add(config.get("protocol"))
         auto = summary.get("auto")
         if auto:
             s = auto["settings"]
-            chosen[row][method][seed] = _method(s) + f", {s['epochs']} ep"
-            ratio[row][method][seed] = float(auto["ratio_measured"])
-    return f1, chosen, seconds, ratio
+            out.chosen[row][method][seed] = method_of(s) + f", {s['epochs']} ep"
+            out.ratio[row][method][seed] = float(auto["ratio_measured"])
+    return out
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -83,94 +105,181 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _fmt(values: list[float]) -> str:
-    m, s = _ms(values)
+def _fmt(values: dict[int, float] | list[float]) -> str:
+    m, s = _ms(list(values.values()) if isinstance(values, dict) else values)
     return "-" if math.isnan(m) else f"{m:.4f} ± {s:.4f}"
 
 
-def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[str, float | None]:
-    seeds = sorted(set(a) & set(b))
-    wins = sum(a[s] > b[s] for s in seeds)
+def paired(a: dict[int, float], b: dict[int, float]) -> tuple[int, int, float | None]:
+    """(wins of a, pairs, two-sided paired t-test p) over the seeds both have."""
+    keys = sorted(set(a) & set(b))
+    return _paired([a[k] for k in keys], [b[k] for k in keys])
+
+
+def _paired(x: list[float], y: list[float]) -> tuple[int, int, float | None]:
+    wins = sum(u > v for u, v in zip(x, y, strict=True))
     p = None
-    if len(seeds) >= 2:
-        diffs = [a[s] - b[s] for s in seeds]
-        if statistics.pstdev(diffs) > 0:
-            p = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
-    return f"{wins}/{len(seeds)}", p
+    if len(x) >= 2 and statistics.pstdev([u - v for u, v in zip(x, y, strict=True)]) > 0:
+        p = float(stats.ttest_rel(x, y).pvalue)
+    return wins, len(x), p
 
 
 def _p(p: float | None) -> str:
-    return "n/a" if p is None else f"{p:.2f}"
+    return "n/a" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
 
-def table(f1, chosen, seconds, ratio) -> list[str]:
+def _oracle(methods: dict[str, dict[int, float]]) -> dict[int, float]:
+    """Per seed, the best F1 of the fixed grid (every candidate needed for that seed)."""
+    grid = [v for m, v in methods.items() if not m.startswith("auto")]
+    if not grid:
+        return {}
+    seeds = set.intersection(*(set(v) for v in grid))
+    return {s: max(v[s] for v in grid) for s in sorted(seeds)}
+
+
+def main_table(res: Results) -> list[str]:
     lines = [
-        "| dataset | noise | CE | default (BL 0.4) | oracle of the grid (ground truth) | "
-        "auto | auto vs CE: wins, p | auto vs default: wins, p | auto-cl | auto-gap | seeds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | noise | CE | default (Blurry 0.4) | oracle of the grid (ground truth) "
+        "| **auto** | auto vs CE: wins, p | auto vs default: wins, p | auto − oracle | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    default_name = f"blurry gamma={DEFAULT[1]}"
-    gaps = defaultdict(list)
-    goal_rows = []
-    for row in sorted(f1):
-        methods = f1[row]
-        ce, default = methods.get("ce", {}), methods.get(default_name, {})
-        grid = {m: v for m, v in methods.items() if not m.startswith("auto")}
-        seeds = sorted(set.intersection(*(set(v) for v in grid.values()))) if grid else []
-        oracle = {s: max(v[s] for v in grid.values()) for s in seeds}
-        auto, auto_cl = methods.get("auto", {}), methods.get("auto-cl", {})
-        auto_gap = methods.get("auto-gap", {})
-        w_ce, p_ce = _paired(auto, ce)
-        w_def, p_def = _paired(auto, default)
-        dataset, kind, rate = row
-        lines.append(
-            f"| {dataset} | {kind} {rate:g} | {_fmt(list(ce.values()))} | "
-            f"{_fmt(list(default.values()))} | {_fmt(list(oracle.values()))} | "
-            f"**{_fmt(list(auto.values()))}** | {w_ce}, p={_p(p_ce)} | {w_def}, p={_p(p_def)} "
-            f"| {_fmt(list(auto_cl.values()))} | {_fmt(list(auto_gap.values()))} | {len(auto)} |"
+    for row in sorted(res.f1):
+        m = res.f1[row]
+        ce, default, oracle, auto = m.get("ce", {}), m.get(DEFAULT, {}), _oracle(m), m.get(
+            "auto", {}
         )
-        for name, ref in (("ce", ce), ("default", default), ("oracle", oracle)):
-            common = sorted(set(auto) & set(ref))
-            if common:
-                gaps[name].append(statistics.mean(auto[s] - ref[s] for s in common))
-        for tag, other in (("cl-", auto_cl), ("gap-", auto_gap)):
-            for name, ref in (("ce", ce), ("default", default), ("oracle", oracle)):
-                common = sorted(set(other) & set(ref))
-                if common:
-                    gaps[tag + name].append(statistics.mean(other[s] - ref[s] for s in common))
-        spread = max(_ms(list(auto.values()))[1], _ms(list(default.values()))[1], 0.0)
-        goal_rows.append((row, auto, default, ce, spread))
-    lines += ["", "Mean paired difference over the rows (auto - reference):"]
-    for name, values in gaps.items():
-        lines.append(f"- {name}: {statistics.mean(values):+.4f} over {len(values)} rows")
-    lines += ["", "Goals (per row, within the larger seed std of the two):"]
-    for row, auto, default, ce, spread in goal_rows:
-        a = _ms(list(auto.values()))[0]
-        d = _ms(list(default.values()))[0]
-        c = _ms(list(ce.values()))[0]
+        w_ce, n_ce, p_ce = paired(auto, ce)
+        w_d, n_d, p_d = paired(auto, default)
+        gap = [auto[s] - oracle[s] for s in sorted(set(auto) & set(oracle))]
         lines.append(
-            f"- {row[0]} {row[1]} {row[2]:g}: auto {a:.4f} vs default {d:.4f} "
-            f"({'ok' if a >= d - spread else 'MISSED'}), vs CE {c:.4f} "
-            f"({'ok' if a >= c - spread else 'MISSED'}); spread {spread:.4f}"
+            f"| {row[0]} | {row[1]} {row[2]:g} | {_fmt(ce)} | {_fmt(default)} | {_fmt(oracle)} "
+            f"| **{_fmt(auto)}** | {w_ce}/{n_ce}, p={_p(p_ce)} | {w_d}/{n_d}, p={_p(p_d)} "
+            f"| {statistics.mean(gap) if gap else math.nan:+.4f} | {len(auto)} |"
         )
-    lines += ["", "What auto chose (per seed), and its cost:"]
-    for row in sorted(chosen):
-        for method in ("auto", "auto-cl", "auto-gap"):
-            picks = chosen[row].get(method, {})
+    return lines
+
+
+def _pooled(res: Results, method: str, ref: str) -> tuple[list[float], list[float], int]:
+    """auto-method and reference F1 over every (row, seed) both have; rows counted."""
+    x, y, rows = [], [], 0
+    for row in sorted(res.f1):
+        m = res.f1[row]
+        a = m.get(method, {})
+        r = {"ce": m.get("ce", {}), "default": m.get(DEFAULT, {}), "oracle": _oracle(m)}[ref]
+        keys = sorted(set(a) & set(r))
+        rows += bool(keys)
+        x += [a[k] for k in keys]
+        y += [r[k] for k in keys]
+    return x, y, rows
+
+
+def criteria_table(res: Results) -> list[str]:
+    """Each auto criterion against CE, the default and the oracle, pooled over rows and
+    seeds: the mean paired difference, wins and the paired t-test."""
+    lines = [
+        "| method | vs CE: mean diff, wins, p | vs default: mean diff, wins, p "
+        "| vs oracle: mean diff | rows, pairs |",
+        "|---|---|---|---|---|",
+    ]
+    for method in AUTO_METHODS:
+        cells, size = [], ""
+        for ref in ("ce", "default", "oracle"):
+            x, y, rows = _pooled(res, method, ref)
+            if not x:
+                cells.append("-")
+                continue
+            diff = statistics.mean(u - v for u, v in zip(x, y, strict=True))
+            wins, n, p = _paired(x, y)
+            cells.append(f"{diff:+.4f}" if ref == "oracle" else
+                         f"{diff:+.4f}, {wins}/{n}, p={_p(p)}")  # fmt: skip
+            size = size or f"{rows}, {n}"
+        if size:
+            lines.append(f"| {method} | " + " | ".join(cells) + f" | {size} |")
+    return lines
+
+
+def goals(res: Results) -> list[str]:
+    """The issue's four goals for the default criterion's auto, measured."""
+    lines = []
+    below_default, below_ce = [], []
+    for row in sorted(res.f1):
+        m = res.f1[row]
+        auto, default, ce = m.get("auto", {}), m.get(DEFAULT, {}), m.get("ce", {})
+        if not auto:
+            continue
+        a, d, c = _ms(list(auto.values()))[0], _ms(list(default.values()))[0], _ms(
+            list(ce.values())
+        )[0]
+        spread_d = max(_ms(list(auto.values()))[1], _ms(list(default.values()))[1])
+        spread_c = max(_ms(list(auto.values()))[1], _ms(list(ce.values()))[1])
+        name = f"{row[0]} {row[1]} {row[2]:g}"
+        if a < d - spread_d:
+            below_default.append(f"{name} ({a:.4f} vs {d:.4f}, spread {spread_d:.4f})")
+        if a < c - spread_c:
+            below_ce.append(f"{name} ({a:.4f} vs {c:.4f}, spread {spread_c:.4f})")
+    x, y, rows = _pooled(res, "auto", "ce")
+    ce_diff = statistics.mean(u - v for u, v in zip(x, y, strict=True)) if x else math.nan
+    xo, yo, _ = _pooled(res, "auto", "oracle")
+    o_diff = statistics.mean(u - v for u, v in zip(xo, yo, strict=True)) if xo else math.nan
+    lines.append(
+        "- auto >= default on every row, within the seed spread: "
+        + ("met" if not below_default else "MISSED on " + "; ".join(below_default))
+    )
+    lines.append(
+        f"- auto >= CE + 0.01 on average: {ce_diff:+.4f} over {rows} rows "
+        f"({'met' if ce_diff >= 0.01 else 'MISSED'})"
+    )
+    lines.append(
+        f"- auto within 0.01 of the oracle on average: {o_diff:+.4f} "
+        f"({'met' if o_diff >= -0.01 else 'MISSED'})"
+    )
+    lines.append(
+        "- never below CE by more than the seed spread: "
+        + ("met" if not below_ce else "MISSED on " + "; ".join(below_ce))
+    )
+    return lines
+
+
+def choices(res: Results) -> list[str]:
+    lines = []
+    for row in sorted(res.chosen):
+        for method in AUTO_METHODS:
+            picks = res.chosen[row].get(method, {})
             if not picks:
                 continue
-            ce_s = seconds[row].get("ce", {})
+            ce_s = res.seconds[row].get("ce", {})
             time_ratio = [
-                seconds[row][method][s] / ce_s[s] for s in picks if s in ce_s and ce_s[s] > 0
+                res.seconds[row][method][s] / ce_s[s] for s in picks if s in ce_s and ce_s[s] > 0
             ]
-            cost = list(ratio[row][method].values())
+            cost = list(res.ratio[row][method].values())
             lines.append(
                 f"- {row[0]} {row[1]} {row[2]:g} {method}: "
                 + "; ".join(f"seed {s}: {picks[s]}" for s in sorted(picks))
-                + f" | planned+final {statistics.mean(cost):.2f}x fixed (sample-epochs)"
+                + f" | search + final {statistics.mean(cost):.2f}x one fixed run (sample-epochs)"
                 + (f", {statistics.mean(time_ratio):.2f}x CE's seconds" if time_ratio else "")
             )
     return lines
+
+
+def report(res: Results) -> str:
+    engines = ", ".join(f"{p} on {c}: {n}" for (p, c), n in sorted(res.engines.items(), key=str))
+    parts = [
+        f"Trials: {sum(res.engines.values())} ({engines}); subset {sorted(res.subset, key=str)}, "
+        f"protocol {sorted(res.protocols, key=str)}.",
+        "",
+        *main_table(res),
+        "",
+        "Criteria, pooled over rows and seeds (paired):",
+        "",
+        *criteria_table(res),
+        "",
+        "Goals (auto = the protocol's default criterion):",
+        *goals(res),
+        "",
+        "What auto chose (per seed), and its cost:",
+        *choices(res),
+    ]
+    return "\n".join(parts)
 
 
 def main() -> None:
@@ -178,7 +287,7 @@ def main() -> None:
     parser.add_argument("sources", nargs="+", help="results.db files or spec names")
     args = parser.parse_args()
     trials, _ = load_trials(args.sources)
-    print("\n".join(table(*collect(trials))))
+    print(report(collect(trials)))
 
 
 if __name__ == "__main__":
