@@ -46,12 +46,15 @@ _SHORT = {"holdout-acc": "auto-acc", "cl-cleaned": "auto-cl", "holdout-gap": "au
 AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap")
 
 
-def method_of(config: dict[str, Any]) -> str:
+def method_of(config: dict[str, Any], used: str | None = None) -> str:
     """``auto`` (the protocol's default criterion, named or not), ``auto-acc`` / ``auto-cl``
-    / ``auto-gap`` (another criterion), or the candidate's name for a fixed setting."""
+    / ``auto-gap`` (another criterion), or the candidate's name for a fixed setting.
+
+    ``used``: the criterion the trial recorded it chose by (its summary's ``auto``), which
+    decides over the config's (whose None means the default of the code that ran it)."""
     loss = config["loss"]
     if loss == "auto":
-        criterion = config.get("auto_criterion")
+        criterion = used or config.get("auto_criterion")
         if criterion is None or criterion == default_criterion(config.get("protocol", "cv")):
             return "auto"
         return _SHORT[criterion]
@@ -84,14 +87,15 @@ def collect(trials: list[dict[str, Any]]) -> Results:
         if summary.get("f1") is None:
             continue
         row = (config["dataset"], config["noise_kind"], float(config["noise"]))
-        method, seed = method_of(config), int(config["seed"])
+        auto = summary.get("auto")
+        method = method_of(config, auto.get("criterion") if auto else None)
+        seed = int(config["seed"])
         out.f1[row][method][seed] = float(summary["f1"])
         out.seconds[row][method][seed] = float(summary.get("seconds") or math.nan)
         out.engines[(summary.get("precision_used") or summary.get("precision"),
                      summary.get("cpu_capability"))] += 1  # fmt: skip
         out.subset.add(config.get("subset"))
         out.protocols.add(config.get("protocol"))
-        auto = summary.get("auto")
         if auto:
             s = auto["settings"]
             out.chosen[row][method][seed] = method_of(s) + f", {s['epochs']} ep"
