@@ -405,7 +405,7 @@ def _execute(
         summary = dataclasses.replace(
             summary,
             loss_params_effective=used.effective_loss_params(),
-            auto={k: v for k, v in selection.to_dict().items() if k not in ("plan", "candidates")},
+            auto={k: v for k, v in selection.to_dict().items() if k != "plan"},
         )
     with rundir.staging(out, command, chash, overwrite) as tmp:
         if tmp is not None:

@@ -63,7 +63,8 @@ class RunSummary:
         auto: with ``loss="auto"`` (or a parameter "auto"), what the label-free search chose:
             ``chosen``, ``settings`` (loss, parameters, delay, epochs), ``why``,
             ``criterion``, ``seconds``, ``sample_epochs``, ``ratio_measured`` (search + final
-            run in fixed runs); the candidates' table is ``auto.csv``; else None.
+            run in fixed runs) and ``candidates`` (the rows of ``auto.csv``, so a sweep's
+            database keeps every candidate's curves); else None.
     """
 
     command: str
