@@ -170,15 +170,23 @@ def main_table(res: Results) -> list[str]:
     return lines
 
 
+def _reference(res: Results, row: tuple, ref: str) -> dict[int, float]:
+    """F1 per seed of ``ce``, ``default`` (Blurry 0.4) or ``oracle`` on ``row``."""
+    if ref == "oracle":
+        return _oracle(res.f1[row], res.epochs[row])
+    return res.f1[row].get(DEFAULT if ref == "default" else ref, {})
+
+
+def _mean_diff(x: list[float], y: list[float]) -> float:
+    """Mean paired difference x - y; NaN when there are no pairs."""
+    return statistics.mean(u - v for u, v in zip(x, y, strict=True)) if x else math.nan
+
+
 def _pooled(res: Results, method: str, ref: str) -> tuple[list[float], list[float], int]:
     """auto-method and reference F1 over every (row, seed) both have; rows counted."""
     x, y, rows = [], [], 0
     for row in sorted(res.f1):
-        m = res.f1[row]
-        a = m.get(method, {})
-        r = {"ce": m.get("ce", {}), "default": m.get(DEFAULT, {})}.get(ref) or (
-            _oracle(m, res.epochs[row]) if ref == "oracle" else {}
-        )
+        a, r = res.f1[row].get(method, {}), _reference(res, row, ref)
         keys = sorted(set(a) & set(r))
         rows += bool(keys)
         x += [a[k] for k in keys]
@@ -201,7 +209,7 @@ def criteria_table(res: Results) -> list[str]:
             if not x:
                 cells.append("-")
                 continue
-            diff = statistics.mean(u - v for u, v in zip(x, y, strict=True))
+            diff = _mean_diff(x, y)
             wins, n, p = _paired(x, y)
             cells.append(f"{diff:+.4f}" if ref == "oracle" else
                          f"{diff:+.4f}, {wins}/{n}, p={_p(p)}")  # fmt: skip
@@ -212,11 +220,12 @@ def criteria_table(res: Results) -> list[str]:
 
 
 def _row_goal(res: Results, ref: str) -> tuple[int, list[str]]:
-    """Rows where auto and ``ref`` both ran: how many, and those where auto's mean is below
-    ``ref``'s by more than the larger seed spread (0 with one seed: no spread measured)."""
+    """Rows where auto and ``ref`` (``ce`` or ``default``) both ran: how many, and those
+    where auto's mean is below ``ref``'s by more than the larger seed spread (0 with one
+    seed: no spread measured)."""
     compared, below = 0, []
     for row in sorted(res.f1):
-        auto, other = res.f1[row].get("auto", {}), res.f1[row].get(ref, {})
+        auto, other = res.f1[row].get("auto", {}), _reference(res, row, ref)
         if not auto or not other:
             continue
         compared += 1
@@ -234,12 +243,12 @@ def _verdict(compared: int, missed: bool) -> str:
 def goals(res: Results) -> list[str]:
     """The issue's four goals for the default criterion's auto, measured; a goal whose
     reference did not run (e.g. no oracle grid at full size) is "not measured"."""
-    n_d, below_default = _row_goal(res, DEFAULT)
+    n_d, below_default = _row_goal(res, "default")
     n_c, below_ce = _row_goal(res, "ce")
     x, y, rows = _pooled(res, "auto", "ce")
-    ce_diff = statistics.mean(u - v for u, v in zip(x, y, strict=True)) if x else math.nan
+    ce_diff = _mean_diff(x, y)
     xo, yo, rows_o = _pooled(res, "auto", "oracle")
-    o_diff = statistics.mean(u - v for u, v in zip(xo, yo, strict=True)) if xo else math.nan
+    o_diff = _mean_diff(xo, yo)
     return [
         f"- auto >= default on every row, within the seed spread ({n_d} rows): "
         + _verdict(n_d, bool(below_default))
