@@ -140,10 +140,15 @@ def test_the_search_chooses_deterministically_and_records_every_candidate():
     assert statuses.count("chosen") + statuses.count("kept") == a.plan.keep
     assert a.sample_epochs == pytest.approx(a.plan.search_cost)
     chosen = next(r for r in a.results if r.status == "chosen")
-    assert a.settings()["epochs"] == chosen.best_epoch
     assert len(chosen.curve) == 4  # trained on to E
-    assert chosen.holdout_acc == max(chosen.curve[chosen.candidate.delay :])
-    assert "highest holdout-acc" in a.why
+    first = chosen.candidate.delay
+    assert chosen.curve[chosen.best_epoch - 1] == max(chosen.curve[first:])
+    n_held = a.plan.n_held
+    assert chosen.stop_epoch == autoselect.stop_epoch(chosen.curve, first=first, n_held=n_held)
+    assert chosen.stop_epoch >= chosen.best_epoch
+    assert a.settings()["epochs"] == chosen.stop_epoch
+    assert chosen.holdout_acc == chosen.curve[chosen.stop_epoch - 1]
+    assert "highest holdout-acc" in a.why and "within one standard error" in a.why
 
 
 def test_rung_two_resumes_exactly_where_rung_one_stopped():
@@ -490,12 +495,12 @@ def test_holdout_gap_penalises_fitting_the_training_labels_past_the_held_out_one
         images, labels, train_config=tiny_train_config(), criterion="holdout-gap", quiet=True
     )
     chosen = next(r for r in sel.results if r.status == "chosen")
-    assert sel.settings()["epochs"] == chosen.gap_epoch
+    assert sel.settings()["epochs"] == chosen.stop_epoch
     assert len(chosen.train_curve) == len(chosen.curve) == 4
     gaps = autoselect._gap_scores(chosen.curve, chosen.train_curve)
-    assert chosen.holdout_gap == max(gaps[chosen.candidate.delay :])
+    assert chosen.holdout_gap == gaps[chosen.stop_epoch - 1]  # scored where it would stop
     row = next(r for r in sel.table() if r["status"] == "chosen")
-    assert row["train_acc_by_epoch"].count(";") == 3 and row["gap_epoch"] == chosen.gap_epoch
+    assert row["train_acc_by_epoch"].count(";") == 3 and row["stop_epoch"] == chosen.stop_epoch
 
 
 def test_dry_run_on_data_too_small_to_search_says_what_the_run_will_do(tmp_path):
@@ -507,3 +512,63 @@ def test_dry_run_on_data_too_small_to_search_says_what_the_run_will_do(tmp_path)
     assert lines[-1].startswith("auto: no search, the default setting blurry gamma=0.4")
     with pytest.raises(autoselect.TooSmallError):  # one loss's parameter: no fallback
         plan_lines(cfg.with_chosen({"loss": "blurry", "gamma": "auto"}), corrupt=True)
+
+
+# ----- the stop epoch ----------------------------------------------------------------------
+
+
+def test_standard_error_is_the_binomial_one():
+    assert autoselect.standard_error(0.8, 100) == pytest.approx(0.04)
+    assert autoselect.standard_error(1.0, 50) == 0.0
+    assert autoselect.standard_error(0.5, 0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("curve", "first", "n_held", "expected"),
+    [
+        ((0.70, 0.80, 0.79, 0.78), 0, 100, 4),  # SE 0.04: the last three are the peak's
+        ((0.70, 0.80, 0.79, 0.70), 0, 100, 3),  # the last fell more than one SE
+        ((0.70, 0.80, 0.79, 0.78), 0, 100_000, 2),  # a large split tells them apart
+        ((0.90, 0.50, 0.60, 0.62), 1, 100, 4),  # the warm-up's epoch does not count
+        ((0.5,), 0, 10, 1),
+    ],
+)
+def test_the_stop_epoch_is_the_latest_within_one_standard_error_of_the_peak(
+    curve, first, n_held, expected
+):
+    assert autoselect.stop_epoch(curve, first=first, n_held=n_held) == expected
+
+
+def test_the_stop_epoch_refuses_an_empty_curve():
+    with pytest.raises(ValueError, match="non-empty curve"):
+        autoselect.stop_epoch((), n_held=10)
+    with pytest.raises(ValueError, match="first=3"):
+        autoselect.stop_epoch((0.5, 0.6), first=3, n_held=10)
+
+
+def _finalist(name: str, curve, train_curve, n_held: int) -> autoselect.CandidateResult:
+    c = next(c for c in candidate_grid(4) if c.name == name)
+    stop = autoselect.stop_epoch(curve, n_held=n_held)
+    gaps = autoselect._gap_scores(curve, train_curve)
+    return autoselect.CandidateResult(
+        c, "kept", len(curve), tuple(curve), curve[stop - 1], int(np.argmax(curve)) + 1, None,
+        train_curve=tuple(train_curve), holdout_gap=gaps[stop - 1], stop_epoch=stop,
+    )  # fmt: skip
+
+
+def test_a_fast_learner_is_scored_where_its_final_run_would_stop_not_at_its_early_peak():
+    """The failure the stop epoch fixes: cross entropy peaks early on the gap (before it
+    memorises) and its held-out accuracy stays within one SE to the end, so its final run
+    would train on and memorise: scored there, it loses to a robust loss that fits slower."""
+    n_held = 300  # SE about 0.023
+    ce = _finalist("ce", (0.76, 0.79, 0.80, 0.80), (0.76, 0.80, 0.88, 0.95), n_held)
+    robust = _finalist(
+        "blurry gamma=0.6", (0.70, 0.75, 0.78, 0.79), (0.70, 0.76, 0.80, 0.82), n_held
+    )
+    early_peak = max(autoselect._gap_scores(ce.curve, ce.train_curve))
+    assert early_peak > max(autoselect._gap_scores(robust.curve, robust.train_curve))
+    assert ce.stop_epoch == 4 and ce.holdout_gap == pytest.approx(0.65)
+    plan = plan_search(np.arange(3000) % 3, epochs=4, protocol="in-sample")
+    sel = autoselect._decide(plan, [ce, robust], 0.0, 0.0)
+    assert sel.chosen.name == "blurry gamma=0.6" and sel.settings()["epochs"] == 4
+    assert "at its stop epoch" in sel.why and "runner-up ce" in sel.why

@@ -156,7 +156,7 @@ def test_fake_search_every_status_and_the_criterion(plain_run, tmp_path):
     assert written["auto"] == folder / AUTO_FIGURE and written["auto"].is_file()
     section = _section((folder / "report.html").read_text(encoding="utf-8"))
     assert "<th>cl-cleaned (criterion)</th>" in section
-    assert "<th>best held-out acc.</th>" in section
+    assert "<th>held-out acc.</th>" in section and "<th>stop epoch</th>" in section
     assert "class='warn'" not in section  # 2.25 within the budget 2.5
     shown = _rows(section)
     assert len(shown) == len(rows)
@@ -178,7 +178,7 @@ def test_over_budget_is_a_warning(plain_run, tmp_path):
     write_report(folder)
     section = _section((folder / "report.html").read_text(encoding="utf-8"))
     assert "<p class='warn'>" in section and "over the budget as planned" in section
-    assert "<th>best held-out acc. (criterion)</th>" in section
+    assert "<th>held-out acc. (criterion)</th>" in section
 
 
 def test_figure_lines_by_status(plain_run, tmp_path):
@@ -207,9 +207,9 @@ def test_the_gap_criterion_its_columns_and_the_fit_curve(plain_run, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(plain_run, folder)
     rows = _fake_auto(folder, criterion="holdout-gap")
-    gap = {"holdout_gap": 0.81, "gap_epoch": 2, "train_acc_by_epoch": "0.7;0.8;0.9;0.95"}
+    gap = {"holdout_gap": 0.81, "stop_epoch": 2, "train_acc_by_epoch": "0.7;0.8;0.9;0.95"}
     rows = [{**r, **gap} if r["status"] == "chosen" else r for r in rows]
-    write_csv(folder / "auto.csv", rows, (*COLUMNS, "holdout_gap", "gap_epoch",
+    write_csv(folder / "auto.csv", rows, (*COLUMNS, "holdout_gap", "stop_epoch",
                                           "train_acc_by_epoch"))  # fmt: skip
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["auto"]["settings"]["epochs"] = 2

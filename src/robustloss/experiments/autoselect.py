@@ -11,11 +11,21 @@ is ``--loss auto`` (and ``--gamma auto`` / ``--cutoff auto`` / ``--q auto`` for 
    split against the *given* labels measured after every epoch. Cross entropy's run is the
    shared warm-up: a candidate with a delay d starts from cross entropy's checkpoint after d
    epochs (bitwise the run it would have been; :mod:`robustloss.train.checkpoint`).
-3. **Successive halving** (Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR
-   2018): the best ceil(C / 3) of the C candidates by the criterion train on to E epochs
-   (resumed, not restarted); the best of them by the criterion is chosen.
-4. **The epochs**: the epoch of the chosen candidate's best held-out accuracy (label-free
-   early stopping; epochs before its loss is in use do not count).
+3. **Each candidate's stop epoch, and its score there.** A candidate's stop epoch is the
+   *latest* epoch whose held-out accuracy is within one standard error of its peak (the
+   one-standard-error rule of Breiman et al. 1984, "Classification and Regression Trees",
+   and Hastie, Tibshirani & Friedman, "The Elements of Statistical Learning" §7.10, leaning
+   towards the longer run, as a fixed setting trains all E epochs; SE = sqrt(p (1 - p) /
+   n_held) at the peak accuracy p; epochs before its loss is in use do not count). Label-free
+   early stopping on noisy held-out accuracy (Toner & Storkey, below) that does not stop
+   at a peak the held-out split cannot tell from the epochs after it. Every criterion scores
+   the candidate *at its stop epoch*, the model its final run would give: a candidate's
+   score is not an early epoch's when its final run would train past it (a learner that
+   fits fast scored before it memorises, then trained on, is the failure this avoids).
+4. **Successive halving** (Jamieson & Talwalkar, AISTATS 2016; Li et al., "Hyperband", JMLR
+   2018): the best ceil(C / 3) of the C candidates by the criterion after rung 1 train on
+   to E epochs (resumed, not restarted); the best of them by the criterion is chosen, with
+   its stop epoch as the epochs.
 
 Why a noisy held-out split is enough: Chen et al. (AAAI 2021, "Robustness of Accuracy Metric
 and its Inspirations in Learning with Noisy Labels") prove that under class-conditional
@@ -26,17 +36,18 @@ find early stopping on noisy validation accuracy near-optimal. All three criteri
 and recorded for every candidate (:data:`CRITERIA`); the default depends on where the run's
 probabilities come from (:func:`default_criterion`):
 
-- ``holdout-acc`` (the default for out-of-sample protocols, ``cv``): the best held-out
-  accuracy against the given labels.
+- ``holdout-acc`` (the default for out-of-sample protocols, ``cv``): the held-out accuracy
+  against the given labels (at the stop epoch).
 - ``cl-cleaned``: accuracy on the held-out examples that Confident Learning does *not* flag
   for a majority of the candidates of the rung (cleanlab on each candidate's held-out
   probabilities after the rung's last epoch; the consensus is shared, so no candidate
   cleans its own validation set). A CL-based criterion: it removes the probably-wrong
   labels from the validation split before scoring.
-- ``holdout-gap`` (the default for ``in-sample`` runs): per epoch, held-out accuracy less how
-  far the model's eval-mode accuracy on (a sample of) its own training examples, against
-  their given labels, runs ahead of it (:func:`_gap_scores`): it also sees memorisation,
-  which an in-sample run's detection suffers from and held-out accuracy does not.
+- ``holdout-gap`` (the default for ``in-sample`` runs): at the stop epoch, held-out accuracy
+  less how far the model's eval-mode accuracy on (a sample of) its own training examples,
+  against their given labels, runs ahead of it (:func:`_gap_scores`): it also sees
+  memorisation, which an in-sample run's detection suffers from and held-out accuracy does
+  not.
 
 **Label-free by construction.** :func:`select_settings` takes the images and the labels the
 model trains on, and settings: nothing else. It never sees a clean label, a corruption
@@ -92,6 +103,8 @@ __all__ = [
     "fixed_run_cost",
     "plan_search",
     "select_settings",
+    "standard_error",
+    "stop_epoch",
 ]
 
 #: The value that asks for a choice: ``loss="auto"``, ``gamma="auto"``, ...
@@ -459,15 +472,16 @@ class CandidateResult:
     status: str  # "chosen", "kept" (trained to E), "pruned" (after rung 1), or a failure
     epochs_trained: int  # epochs of its curve (warm-up included)
     curve: tuple[float, ...]  # held-out accuracy vs the given labels, after each epoch
-    holdout_acc: float | None  # best over the epochs with its loss in use
-    best_epoch: int | None  # 1-based
+    holdout_acc: float | None  # criterion holdout-acc: curve at the stop epoch
+    best_epoch: int | None  # 1-based: the peak of curve over the epochs with its loss in use
     cl_cleaned: float | None  # criterion cl-cleaned after its last rung
     reason: str = ""  # why it failed, for a failure
     # Per epoch, eval-mode accuracy of the probe (a sample of the examples trained on) vs
     # their given labels: how far the model fits its training labels.
     train_curve: tuple[float, ...] = ()
-    holdout_gap: float | None = None  # criterion holdout-gap: best over the counted epochs
-    gap_epoch: int | None = None  # 1-based, where holdout-gap peaked
+    holdout_gap: float | None = None  # criterion holdout-gap at the stop epoch
+    # 1-based: the latest epoch within one standard error of the peak (:func:`stop_epoch`)
+    stop_epoch: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -481,8 +495,9 @@ class CandidateResult:
         }[criterion]
 
     def epoch_for(self, criterion: str) -> int | None:
-        """The epochs a final run with this candidate trains under ``criterion``."""
-        return self.gap_epoch if criterion == "holdout-gap" else self.best_epoch
+        """The epochs a final run with this candidate trains (its stop epoch, whatever the
+        criterion; the peak for a record without one)."""
+        return self.stop_epoch if self.stop_epoch is not None else self.best_epoch
 
     def row(self) -> dict[str, Any]:
         """One row of ``auto.csv``."""
@@ -500,7 +515,7 @@ class CandidateResult:
             "best_epoch": self.best_epoch,
             "cl_cleaned": self.cl_cleaned,
             "holdout_gap": self.holdout_gap,
-            "gap_epoch": self.gap_epoch,
+            "stop_epoch": self.stop_epoch,
             "holdout_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.curve),
             "train_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.train_curve),
             "reason": self.reason,
@@ -510,7 +525,7 @@ class CandidateResult:
 #: Columns of ``auto.csv``, in order.
 TABLE_COLUMNS: tuple[str, ...] = (
     "candidate", "loss", "gamma", "cutoff", "q", "delay", "status", "epochs_trained",
-    "holdout_acc", "best_epoch", "cl_cleaned", "holdout_gap", "gap_epoch",
+    "holdout_acc", "best_epoch", "cl_cleaned", "holdout_gap", "stop_epoch",
     "holdout_acc_by_epoch", "train_acc_by_epoch", "reason",
 )  # fmt: skip
 
@@ -791,19 +806,19 @@ class _Search:
         train_curve = tuple(float(h["probe_acc"]) for h in history)
         gap = _gap_scores(curve, train_curve)
         first = min(c.delay, len(curve) - 1) if c.loss != "ce" else 0  # warm-up: not counted
-        best = first + int(np.argmax(curve[first:]))  # ties: the earlier (shorter) epoch
-        best_gap = first + int(np.argmax(gap[first:]))
+        best = first + int(np.argmax(curve[first:]))  # ties: the earlier epoch
+        stop = stop_epoch(curve, first=first, n_held=self.y_held.shape[0]) - 1
         return CandidateResult(
             candidate=c,
             status="pruned",
             epochs_trained=len(history),
             curve=curve,
-            holdout_acc=curve[best],
+            holdout_acc=curve[stop],
             best_epoch=best + 1,
             cl_cleaned=None,
             train_curve=train_curve,
-            holdout_gap=gap[best_gap],
-            gap_epoch=best_gap + 1,
+            holdout_gap=gap[stop],
+            stop_epoch=stop + 1,
         )
 
     def _score_cleaned(self, results: list[CandidateResult], indices) -> list[CandidateResult]:
@@ -826,6 +841,36 @@ class _Search:
     def _log(self, message: str) -> None:
         if not self.quiet:
             print(f"[robustloss] auto {message}", file=sys.stderr, flush=True)
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """sqrt(p (1 - p) / n): the binomial standard error of an accuracy p measured on n
+    examples (0 for n = 0). It treats the held-out split as a sample and ignores that two
+    candidates are scored on the same examples (their difference's error is smaller), so a
+    rule built on it errs towards the longer run."""
+    if n <= 0:
+        return 0.0
+    p = min(max(float(accuracy), 0.0), 1.0)
+    return math.sqrt(p * (1.0 - p) / n)
+
+
+def stop_epoch(curve: Sequence[float], *, first: int = 0, n_held: int) -> int:
+    """The 1-based epoch a final run trains: the latest epoch, from index ``first`` (the
+    epochs before a delayed loss is in use do not count), whose held-out accuracy is within
+    one :func:`standard_error` of the peak over those epochs.
+
+    The one-standard-error rule (Breiman et al. 1984; Hastie et al., ESL §7.10) turned
+    towards the longer run: the held-out split cannot tell a peak from a later epoch within
+    its error, and a fixed setting trains them all. E.g. ``curve = (0.70, 0.80, 0.79,
+    0.78)`` on 100 held-out examples (SE 0.04 at 0.80): epoch 4.
+    """
+    if not curve or not 0 <= first < len(curve):
+        raise ValueError(
+            f"Expected a non-empty curve and 0 <= first < {len(curve)}, but got first={first}"
+        )
+    peak = max(curve[first:])
+    floor = peak - standard_error(peak, n_held)
+    return max(e for e in range(first, len(curve)) if curve[e] >= floor) + 1
 
 
 def _gap_scores(held: Sequence[float], trained: Sequence[float]) -> tuple[float, ...]:
@@ -907,18 +952,21 @@ def _decide(
     )
     failed = sum(not r.ok for r in results)
     epochs = int(best.epoch_for(plan.criterion))
+    peak_acc = best.curve[best.best_epoch - 1] if best.best_epoch else math.nan
     peak = (
-        f"its held-out accuracy less its train-held gap peaked ({best.holdout_gap:.4f})"
-        if plan.criterion == "holdout-gap"
-        else f"its held-out accuracy peaked ({best.holdout_acc:.4f})"
+        f"the latest with its held-out accuracy ({best.holdout_acc:.4f}) within one "
+        f"standard error ({standard_error(peak_acc, plan.n_held):.4f}) of its peak "
+        f"({peak_acc:.4f}, epoch {best.best_epoch})"
     )
     why = (
         f"{best.candidate.name}, {_epochs(epochs)}: the highest "
-        f"{plan.criterion} ({value:.4f}) of the {len(finalists)} candidate(s) trained to "
+        f"{plan.criterion} ({value:.4f}"
+        + ("" if plan.criterion == "cl-cleaned" else " at its stop epoch")
+        + f") of the {len(finalists)} candidate(s) trained to "
         f"{plan.epochs} epochs{runner}; {len(results)} candidates, halved after "
         f"{_epochs(plan.rung_epochs)}"
         + (f", {failed} failed (skipped)" if failed else "")
-        + f"; epochs: where {peak}"
+        + f"; epochs: {peak}"
     )
     results = list(results)
     results[order[0]] = dataclasses.replace(best, status="chosen")

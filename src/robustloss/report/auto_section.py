@@ -6,9 +6,10 @@ noisy held-out split (:mod:`robustloss.experiments.autoselect`). Its run folder 
 
 - ``auto.csv``: one row per candidate (``candidate``, ``status`` one of
   :data:`STATUSES`, ``epochs_trained``, ``holdout_acc``, ``best_epoch``, ``cl_cleaned``,
-  ``holdout_gap``, ``gap_epoch``, ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as
+  ``holdout_gap``, ``stop_epoch``, ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as
   ``;``-joined floats, ``reason``; empty fields for None; the gap columns are absent from
-  folders written before the criterion existed);
+  folders written before the criterion existed, and folders written before the stop epoch
+  have ``gap_epoch``, the epoch where the gap peaked, in its place);
 - ``config.json``'s ``auto``: the criterion, the choice, why, the measured cost and the plan
   (``summary.json``'s ``auto``, without the plan, when ``config.json`` has none).
 
@@ -73,12 +74,12 @@ class AutoCandidate:
     status: str
     epochs_trained: int | None
     curve: tuple[float, ...]  # (epochs_trained,) accuracy vs the given labels, warm-up included
-    holdout_acc: float | None  # best over the epochs with its loss in use
-    best_epoch: int | None  # 1-based, on the same axis as curve
+    holdout_acc: float | None  # at the stop epoch (older folders: the peak)
+    best_epoch: int | None  # 1-based, on the same axis as curve: the peak
     cl_cleaned: float | None
     reason: str = ""
-    holdout_gap: float | None = None  # criterion holdout-gap, best over the counted epochs
-    gap_epoch: int | None = None  # 1-based, where it peaked
+    holdout_gap: float | None = None  # criterion holdout-gap at the stop epoch
+    stop_epoch: int | None = None  # 1-based: the epochs its final run would train
     # (epochs_trained,) eval-mode accuracy on a probe of the examples trained on, or ()
     fit_curve: tuple[float, ...] = ()
 
@@ -184,7 +185,9 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
                 cl_cleaned=_optional(r, "cl_cleaned", float, **where),
                 reason=r.get("reason", "") or "",
                 holdout_gap=_optional(r, "holdout_gap", float, **where),
-                gap_epoch=_optional(r, "gap_epoch", int, **where),
+                stop_epoch=_optional(
+                    r, "stop_epoch" if "stop_epoch" in r else "gap_epoch", int, **where
+                ),
                 fit_curve=_curve(
                     r.get("train_acc_by_epoch") or "", column="train_acc_by_epoch", **where
                 ),
@@ -209,10 +212,10 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
 
 def _chosen_epoch(choice: AutoChoice, c: AutoCandidate) -> int | None:
     """The chosen candidate's epoch on its curve: the epochs chosen (else, for a folder that
-    does not record them, its best held-out epoch)."""
+    does not record them, its stop epoch, else its peak)."""
     epoch = choice.settings.get("epochs")
     if not isinstance(epoch, int):
-        epoch = c.gap_epoch if choice.criterion == "holdout-gap" else c.best_epoch
+        epoch = c.stop_epoch if c.stop_epoch is not None else c.best_epoch
     if isinstance(epoch, int) and 1 <= epoch <= len(c.curve):
         return epoch
     return None
@@ -299,11 +302,11 @@ def _candidates_table(choice: AutoChoice) -> str:
     header = [
         "candidate",
         "status",
-        "best held-out acc." + (" (criterion)" if crit == "holdout-acc" else ""),
-        "best epoch",
+        "held-out acc." + (" (criterion)" if crit == "holdout-acc" else ""),
+        "peak epoch",
         "cl-cleaned" + (" (criterion)" if crit == "cl-cleaned" else ""),
         "holdout-gap" + (" (criterion)" if crit == "holdout-gap" else ""),
-        "gap epoch",
+        "stop epoch",
         "epochs trained",
         "reason",
     ]
@@ -311,7 +314,7 @@ def _candidates_table(choice: AutoChoice) -> str:
     body = []
     for c in choice.candidates:
         cells = [c.name, c.status, _fmt(c.holdout_acc), _fmt(c.best_epoch), _fmt(c.cl_cleaned),
-                 _fmt(c.holdout_gap), _fmt(c.gap_epoch), _fmt(c.epochs_trained),
+                 _fmt(c.holdout_gap), _fmt(c.stop_epoch), _fmt(c.epochs_trained),
                  c.reason or "–"]  # fmt: skip
         attrs = (
             f" class='auto-chosen' style='{_CHOSEN_STYLE}'"
@@ -409,10 +412,11 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
     if choice.why:
         parts.append(f"<p>Why: {esc(choice.why)}</p>")
     criteria = {
-        "holdout-acc": "the best held-out accuracy against the given labels",
+        "holdout-acc": "held-out accuracy against the given labels, at the stop epoch",
         "cl-cleaned": "held-out accuracy on the examples Confident Learning does not flag",
         "holdout-gap": "held-out accuracy less how far the accuracy on examples trained on "
-        "runs ahead of it: memorising wrong labels, which in-sample detection suffers from",
+        "runs ahead of it, at the stop epoch: memorising wrong labels, which in-sample "
+        "detection suffers from",
     }
     parts.append(
         f"<p>Criterion: <b>{esc(str(choice.criterion or 'not recorded'))}</b>"
