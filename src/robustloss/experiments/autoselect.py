@@ -494,9 +494,10 @@ class CandidateResult:
             "holdout-gap": self.holdout_gap,
         }[criterion]
 
-    def epoch_for(self, criterion: str) -> int | None:
-        """The epochs a final run with this candidate trains (its stop epoch, whatever the
-        criterion; the peak for a record without one)."""
+    @property
+    def final_epochs(self) -> int | None:
+        """The epochs a final run with this candidate trains: its stop epoch, whatever the
+        criterion (the peak for a record without one)."""
         return self.stop_epoch if self.stop_epoch is not None else self.best_epoch
 
     def row(self) -> dict[str, Any]:
@@ -951,7 +952,7 @@ def _decide(
         else ""
     )
     failed = sum(not r.ok for r in results)
-    epochs = int(best.epoch_for(plan.criterion))
+    epochs = int(best.final_epochs)
     peak_acc = best.curve[best.best_epoch - 1] if best.best_epoch else math.nan
     peak = (
         f"the latest with its held-out accuracy ({best.holdout_acc:.4f}) within one "
