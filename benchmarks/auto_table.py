@@ -14,7 +14,7 @@ over the seeds, for:
 - **auto**: ``--loss auto`` with the protocol's default criterion (holdout-gap in-sample,
   holdout-acc for cv), chosen from the noisy labels alone; and, beside it, the other
   criteria run explicitly (**auto-acc**: holdout-acc, **auto-cl**: cl-cleaned,
-  **auto-gap**: holdout-gap where it is not the default).
+  **auto-gap**: holdout-gap where it is not the default, **auto-canary**: canary-f1).
 
 Every comparison is paired (same seeds, same corruption): per row, the number of seeds on
 which auto is higher and a paired t-test's two-sided p-value (``scipy.stats.ttest_rel``;
@@ -41,9 +41,14 @@ from robustloss.experiments.autoselect import candidate_grid, default_criterion
 from robustloss.report.table import load_trials
 
 DEFAULT = "blurry gamma=0.4"
-_SHORT = {"holdout-acc": "auto-acc", "cl-cleaned": "auto-cl", "holdout-gap": "auto-gap"}
+_SHORT = {
+    "holdout-acc": "auto-acc",
+    "cl-cleaned": "auto-cl",
+    "holdout-gap": "auto-gap",
+    "canary-f1": "auto-canary",
+}
 #: The auto columns, the default criterion's first.
-AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap")
+AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap", "auto-canary")
 
 
 def method_of(config: dict[str, Any], used: str | None = None) -> str:

@@ -572,3 +572,108 @@ def test_a_fast_learner_is_scored_where_its_final_run_would_stop_not_at_its_earl
     sel = autoselect._decide(plan, [ce, robust], 0.0, 0.0)
     assert sel.chosen.name == "blurry gamma=0.6" and sel.settings()["epochs"] == 4
     assert "at its stop epoch" in sel.why and "runner-up ce" in sel.why
+
+
+# ----- criterion canary-f1: labels flipped on purpose ------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "expected"), [(100, 10), (551, 30), (11_035, 552), (9, 0)])
+def test_canary_count_is_five_percent_at_least_thirty_at_most_a_tenth(n, expected):
+    assert autoselect.canary_count(n) == expected
+
+
+def test_canaries_are_flipped_to_another_class_reproducibly():
+    labels = np.arange(600) % 3
+    pos, flipped = autoselect.plant_canaries(labels, num_classes=3, seed=5)
+    again, flipped_again = autoselect.plant_canaries(labels, num_classes=3, seed=5)
+    np.testing.assert_array_equal(pos, again)
+    np.testing.assert_array_equal(flipped, flipped_again)
+    assert pos.size == autoselect.canary_count(600) and np.all(np.diff(pos) > 0)
+    assert np.all(flipped[pos] != labels[pos])  # every canary is a wrong label
+    rest = np.setdiff1d(np.arange(600), pos)
+    np.testing.assert_array_equal(flipped[rest], labels[rest])  # nothing else changes
+    assert not np.array_equal(pos, autoselect.plant_canaries(labels, num_classes=3, seed=6)[0])
+    assert labels[0] == 0  # the input is not modified
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        autoselect.plant_canaries(labels, num_classes=1, seed=0)
+
+
+def test_canary_f1_is_the_true_f1_when_the_most_precise_candidate_flags_only_wrong_labels():
+    """w = 0.2 of the examples are wrong. Candidate A: recall 0.6, precision 1; B: recall
+    0.9, precision 0.9; C: recall 0.95, precision 0.6. flagged share = recall w / precision."""
+    w = 0.2
+    recall = [0.6, 0.9, 0.95]
+    precision = [1.0, 0.9, 0.6]
+    flagged = [r * w / p for r, p in zip(recall, precision, strict=True)]
+    truth = [2 * p * r / (p + r) for r, p in zip(recall, precision, strict=True)]
+    estimate = autoselect.canary_f1(recall, flagged)
+    np.testing.assert_allclose(estimate, truth)
+    assert int(np.argmax(estimate)) == 1
+
+
+def test_canary_f1_estimates_the_rate_from_reliable_recalls_only():
+    # A finds 10% of the canaries and flags almost nothing: its ratio (0.001 / 0.1 = 0.01)
+    # is a small number's noise and must not set the rate; B and C (recall >= 0.5) do.
+    est = autoselect.canary_f1([0.1, 0.8, 0.9], [0.001, 0.2, 0.3])
+    w = 0.2 / 0.8
+    assert est[1] == pytest.approx(2 * 0.8 * w / (0.2 + w))
+    # none reliable: the highest recall's ratio
+    est = autoselect.canary_f1([0.1, 0.2], [0.05, 0.05])
+    assert est[1] == pytest.approx(2 * 0.2 * 0.25 / (0.05 + 0.25))
+    assert autoselect.canary_f1([0.0, 0.0], [0.1, 0.2]) == (0.0, 0.0)  # no canary found
+    assert autoselect.canary_f1([0.5], [0.0]) == (0.0,)  # nothing else flagged
+    assert autoselect.canary_f1([], []) == ()
+    with pytest.raises(ValueError, match="one shape"):
+        autoselect.canary_f1([0.5], [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        autoselect.canary_f1([1.5], [0.1])
+
+
+def _spy_trainer(seen: list):
+    def trainer(cfg, images, labels, **kw):
+        seen.append((np.asarray(labels).copy(), np.asarray(kw["test_labels"]).copy()))
+        return train(cfg, images, labels, **kw)
+
+    return trainer
+
+
+def test_canary_f1_trains_on_the_canaries_and_chooses_by_the_estimate():
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    seen: list = []
+    a = select_settings(images, labels, train_config=cfg, criterion="canary-f1", quiet=True,
+                        trainer=_spy_trainer(seen))  # fmt: skip
+    b = select_settings(images, labels, train_config=cfg, criterion="canary-f1", quiet=True)
+    assert a.table() == b.table() and a.settings() == b.settings()  # deterministic
+    plan = a.plan
+    assert plan.canaries == autoselect.canary_count(plan.n_search) > 0
+    assert any("flipped on purpose" in line for line in plan.lines())
+    assert a.sample_epochs == pytest.approx(plan.search_cost)  # the passes are budgeted
+    # What the candidates trained on: the search set's given labels with the canaries
+    # flipped; the held-out labels as given.
+    train_idx, held_idx = autoselect._split(labels, 0.1, cfg.seed)
+    search_idx = autoselect._subsample(train_idx, labels, plan.n_search, cfg.seed)
+    pos, expected = autoselect.plant_canaries(labels[search_idx], num_classes=3, seed=cfg.seed)
+    for trained_on, held in seen:
+        np.testing.assert_array_equal(trained_on, expected)
+        np.testing.assert_array_equal(held, labels[held_idx])
+    assert (expected != labels[search_idx]).sum() == pos.size
+    scored = [r for r in a.results if r.ok]
+    assert all(r.canary_recall is not None and r.flagged_share is not None for r in scored)
+    finalists = [r for r in a.results if r.status in ("chosen", "kept")]
+    chosen = next(r for r in a.results if r.status == "chosen")
+    assert chosen.canary_f1 == max(r.canary_f1 for r in finalists)
+    assert "highest canary-f1" in a.why
+    row = a.table()[0]
+    assert {"canary_recall", "flagged_share", "canary_f1"} <= set(row)
+
+
+def test_other_criteria_plant_no_canaries():
+    images, labels, _ = noisy_toy()
+    seen: list = []
+    sel = select_settings(images, labels, train_config=tiny_train_config(), quiet=True,
+                          trainer=_spy_trainer(seen))  # fmt: skip
+    assert sel.plan.canaries == 0
+    assert all(r.canary_recall is None and r.canary_f1 is None for r in sel.results)
+    given = set(map(int, labels))
+    assert all(set(map(int, y)) <= given for y, _ in seen)

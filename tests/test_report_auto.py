@@ -228,6 +228,29 @@ def test_the_gap_criterion_its_columns_and_the_fit_curve(plain_run, tmp_path):
     np.testing.assert_allclose(by_label["chosen epoch (2)"].get_xydata(), [[2.0, 0.8]])
 
 
+def test_the_canary_criterion_shows_its_columns_only_where_there_were_canaries(
+    plain_run, tmp_path
+):
+    folder = tmp_path / "run"
+    shutil.copytree(plain_run, folder)
+    rows = _fake_auto(folder, criterion="canary-f1")
+    canary = {"canary_recall": 0.9, "flagged_share": 0.25, "canary_f1": 0.8372}
+    rows = [{**r, **canary} if r["status"] == "chosen" else r for r in rows]
+    write_csv(folder / "auto.csv", rows, (*COLUMNS, "canary_recall", "flagged_share",
+                                          "canary_f1"))  # fmt: skip
+    write_report(folder)
+    section = _section((folder / "report.html").read_text(encoding="utf-8"))
+    assert "<th>canary recall</th><th>flagged share</th><th>canary-f1 (criterion)</th>" in section
+    assert "labels flipped on purpose" in section
+    chosen = next(r for r in _rows(section) if "auto-chosen" in r)
+    assert "<td>0.9000</td><td>0.2500</td><td>0.8372</td>" in chosen
+    assert read_auto(folder).chosen_candidate.canary_f1 == 0.8372
+    # a search without canaries keeps its table as it was
+    _fake_auto(folder, criterion="holdout-acc")
+    write_report(folder)
+    assert "canary" not in _section((folder / "report.html").read_text(encoding="utf-8"))
+
+
 def test_read_auto_errors_name_what_was_expected(plain_run, tmp_path):
     folder = tmp_path / "run"
     shutil.copytree(plain_run, folder)

@@ -32,9 +32,10 @@ and its Inspirations in Learning with Noisy Labels") prove that under class-cond
 noise with a diagonally dominant transition matrix the classifier that maximises accuracy
 against the noisy labels also maximises clean accuracy, and so a noisy validation split
 ranks models (and epochs) as a clean one would; Toner & Storkey (2024, arXiv 2409.06830)
-find early stopping on noisy validation accuracy near-optimal. All three criteria are computed
-and recorded for every candidate (:data:`CRITERIA`); the default depends on where the run's
-probabilities come from (:func:`default_criterion`):
+find early stopping on noisy validation accuracy near-optimal. All criteria but canary-f1
+(which changes what the candidates train on) are computed and recorded for every candidate
+(:data:`CRITERIA`); the default depends on where the run's probabilities come from
+(:func:`default_criterion`):
 
 - ``holdout-acc`` (the default for out-of-sample protocols, ``cv``): the held-out accuracy
   against the given labels (at the stop epoch).
@@ -48,6 +49,15 @@ probabilities come from (:func:`default_criterion`):
   against their given labels, runs ahead of it (:func:`_gap_scores`): it also sees
   memorisation, which an in-sample run's detection suffers from and held-out accuracy does
   not.
+- ``canary-f1``: the F1 of the candidate's in-sample detection, estimated without ground
+  truth from wrong labels we planted ourselves. A few percent of the search set's labels
+  are flipped on purpose (canaries, :func:`plant_canaries`), so their positions are known;
+  after each rung, Confident Learning runs on the candidate's in-sample probabilities of
+  the whole search set: the share of canaries it flags is its recall, and how much else it
+  flags, set against the rate of wrong labels that the most precise candidates imply,
+  gives its precision (:func:`canary_f1`). Where the gap counts every point by which
+  training accuracy runs ahead of held-out accuracy as memorising, this separates missing
+  wrong labels (recall) from flagging right ones (precision).
 
 **Label-free by construction.** :func:`select_settings` takes the images and the labels the
 model trains on, and settings: nothing else. It never sees a clean label, a corruption
@@ -114,7 +124,7 @@ AUTO = "auto"
 MAX_RATIO = 2.5
 
 #: Model-selection criteria, computed for every candidate (:func:`default_criterion`).
-CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned", "holdout-gap")
+CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned", "holdout-gap", "canary-f1")
 
 #: Protocols whose probabilities come from a model that trained on the very examples it
 #: scores, so that memorising their wrong labels hides them from the detection: in-sample,
@@ -170,6 +180,16 @@ EVAL_COST = 1.0 / 3.0
 SEARCH_SUBSET_STREAM = 9
 #: ... and of the probe, the examples trained on that are re-scored each epoch.
 PROBE_STREAM = 10
+#: ... and of the canaries (criterion canary-f1): which labels are flipped, and to what.
+CANARY_STREAM = 11
+
+#: Criterion canary-f1 flips this share of the search set's labels (at least
+#: :data:`MIN_CANARIES`, at most a tenth of the search set) ...
+CANARY_FRACTION = 0.05
+MIN_CANARIES = 30
+#: ... and estimates the wrong-label rate from the candidates that find at least this share
+#: of the canaries (their count of flags over recall is stable; see :func:`canary_f1`).
+RELIABLE_RECALL = 0.5
 
 
 class TooSmallError(ValueError):
@@ -295,6 +315,7 @@ class SearchPlan:
     train_epochs: int  # candidate-epochs trained (warm-ups shared), both rungs
     search_cost: float  # sample-epochs, held-out predictions included
     fixed_cost: float  # one fixed-setting run of the protocol, E epochs
+    canaries: int = 0  # labels of the search set flipped on purpose (criterion canary-f1)
 
     @property
     def ratio(self) -> float:
@@ -322,6 +343,15 @@ class SearchPlan:
             f"auto: rung 1 trains every candidate {_epochs(self.rung_epochs)} (cross "
             f"entropy's run is the shared warm-up), then the best {self.keep} by "
             f"{self.criterion} go on to {self.epochs}: {self.train_epochs} candidate-epochs",
+            *(
+                [
+                    f"auto: {self.canaries:,} of the {self.n_search:,} search labels are flipped "
+                    "on purpose (canaries) to measure how many wrong labels each candidate's "
+                    "in-sample detection finds"
+                ]
+                if self.canaries
+                else []
+            ),
             f"auto: search {self.search_cost:,.0f} sample-epochs + final run <= "
             f"{self.fixed_cost:,.0f} ({self.protocol}) = {self.ratio:.2f}x one fixed run "
             f"(budget {self.max_ratio}x)",
@@ -413,11 +443,15 @@ def _plan(
     predictions = len(cands) + (keep if epochs > r else 0)  # cl-cleaned's held-out passes
     held_cost = EVAL_COST * n_held * (train_epochs + predictions)
     fixed_cost = fixed_run_cost(protocol, n, epochs, folds)
+    # canary-f1 scores the whole search set after each rung: a pass per prediction.
+    search_passes = predictions if criterion == "canary-f1" else 0
+    per_example = train_epochs + EVAL_COST * search_passes
     # Each epoch also scores the probe (at most n_held of the examples trained on).
     allowed = (max_ratio - 1.0) * fixed_cost - held_cost - EVAL_COST * n_held * train_epochs
-    fraction = min(1.0, max(0.0, allowed / (n_train * train_epochs)))
+    fraction = min(1.0, max(0.0, allowed / (n_train * per_example)))
     n_search = min(max(math.floor(fraction * n_train), _min_search(k, n_train)), n_train)
     eval_cost = held_cost + EVAL_COST * probe_size(n_search, n_held) * train_epochs
+    eval_cost += EVAL_COST * n_search * search_passes
     return SearchPlan(
         candidates=cands,
         epochs=epochs,
@@ -435,7 +469,79 @@ def _plan(
         train_epochs=train_epochs,
         search_cost=n_search * train_epochs + eval_cost,
         fixed_cost=fixed_cost,
+        canaries=canary_count(n_search) if criterion == "canary-f1" else 0,
     )
+
+
+def canary_count(n_search: int) -> int:
+    """How many labels of the search set criterion canary-f1 flips: :data:`CANARY_FRACTION`
+    of them, at least :data:`MIN_CANARIES`, at most a tenth."""
+    return min(max(math.ceil(CANARY_FRACTION * n_search), MIN_CANARIES), n_search // 10)
+
+
+def plant_canaries(
+    labels: np.ndarray, *, num_classes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip :func:`canary_count` of these labels on purpose: wrong labels whose positions
+    are known without any ground truth (they are ours), so how many of them a candidate's
+    detection finds measures its recall of wrong labels.
+
+    Each canary's new label is drawn uniformly from the K - 1 classes other than its given
+    one (``SeedSequence([seed, CANARY_STREAM])``), as symmetric noise would.
+
+    Returns:
+        ``(positions, labels)``: the sorted canary positions and a copy of ``labels`` with
+        them flipped.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    if num_classes < 2:
+        raise ValueError(f"Expected at least 2 classes to flip labels, but got {num_classes}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), CANARY_STREAM]))
+    positions = np.sort(rng.choice(y.size, size=canary_count(y.size), replace=False))
+    shift = rng.integers(1, num_classes, size=positions.size)  # never 0: always another class
+    out = y.copy()
+    out[positions] = (y[positions] + shift) % num_classes
+    return positions, out
+
+
+def canary_f1(recall: Sequence[float], flagged: Sequence[float]) -> tuple[float, ...]:
+    """Each candidate's estimated F1 of its in-sample detection, from its canary recall r_i
+    and the share f_i of the other search examples it flags, without ground truth.
+
+    With w the true share of wrong labels among those examples and p_i a candidate's
+    precision, f_i = r_i w / p_i, so f_i / r_i = w / p_i >= w: every candidate's ratio
+    bounds w from above, and the smallest, from the most precise, is the estimate
+    (``w_hat``; only candidates with r_i >= :data:`RELIABLE_RECALL`, whose ratio is not
+    a small number's noise, count, or the highest-recall one if none does). Then
+    ``F1_i = 2 r_i w_hat / (f_i + w_hat)`` (F1 = 2 TP / (flags + wrong labels)).
+
+    It assumes the canaries are found as often as the real wrong labels: exact for
+    symmetric noise (the canaries are symmetric), optimistic where the noise is structured
+    (a systematic confusion is easier to memorise than a random one).
+
+    Returns:
+        F1 estimates in the order given; 0 for every one when no candidate finds a canary or
+        flags anything.
+    """
+    r = np.asarray(recall, dtype=np.float64)
+    f = np.asarray(flagged, dtype=np.float64)
+    if r.shape != f.shape or r.ndim != 1:
+        raise ValueError(
+            f"Expected recall and flagged of one shape (C,), but got {r.shape} and {f.shape}"
+        )
+    if r.size == 0:
+        return ()
+    if np.any((r < 0) | (r > 1) | (f < 0) | (f > 1)) or not np.all(np.isfinite(r + f)):
+        raise ValueError("Expected recall and flagged shares in [0, 1]")
+    finding = r > 0
+    if not finding.any():
+        return tuple(0.0 for _ in r)
+    reliable = r >= RELIABLE_RECALL
+    pool = reliable if reliable.any() else r == r.max()
+    w = float(np.min(f[pool] / r[pool]))
+    if w <= 0:
+        return tuple(0.0 for _ in r)
+    return tuple(float(2 * ri * w / (fi + w)) for ri, fi in zip(r, f, strict=True))
 
 
 def probe_size(n_search: int, n_held: int) -> int:
@@ -482,6 +588,12 @@ class CandidateResult:
     holdout_gap: float | None = None  # criterion holdout-gap at the stop epoch
     # 1-based: the latest epoch within one standard error of the peak (:func:`stop_epoch`)
     stop_epoch: int | None = None
+    # Criterion canary-f1 (None without canaries), after its last rung: the share of the
+    # canaries its in-sample detection flags, the share of the other search examples it
+    # flags, and the F1 estimated from both (:func:`canary_f1`, among its rung's candidates).
+    canary_recall: float | None = None
+    flagged_share: float | None = None
+    canary_f1: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -492,6 +604,7 @@ class CandidateResult:
             "holdout-acc": self.holdout_acc,
             "cl-cleaned": self.cl_cleaned,
             "holdout-gap": self.holdout_gap,
+            "canary-f1": self.canary_f1,
         }[criterion]
 
     @property
@@ -517,6 +630,9 @@ class CandidateResult:
             "cl_cleaned": self.cl_cleaned,
             "holdout_gap": self.holdout_gap,
             "stop_epoch": self.stop_epoch,
+            "canary_recall": self.canary_recall,
+            "flagged_share": self.flagged_share,
+            "canary_f1": self.canary_f1,
             "holdout_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.curve),
             "train_acc_by_epoch": ";".join(f"{a:.6f}" for a in self.train_curve),
             "reason": self.reason,
@@ -527,7 +643,8 @@ class CandidateResult:
 TABLE_COLUMNS: tuple[str, ...] = (
     "candidate", "loss", "gamma", "cutoff", "q", "delay", "status", "epochs_trained",
     "holdout_acc", "best_epoch", "cl_cleaned", "holdout_gap", "stop_epoch",
-    "holdout_acc_by_epoch", "train_acc_by_epoch", "reason",
+    "canary_recall", "flagged_share", "canary_f1", "holdout_acc_by_epoch",
+    "train_acc_by_epoch", "reason",
 )  # fmt: skip
 
 
@@ -651,12 +768,15 @@ def select_settings(
     )  # fmt: skip
     search_idx = _subsample(train_idx, y, plan.n_search, seed)
     probe = probe_positions(search_idx.size, held_idx.size, seed)
+    y_search, canaries = y[search_idx], None
+    if plan.canaries:
+        canaries, y_search = plant_canaries(y_search, num_classes=k, seed=seed)
     search = _Search(
         base=dataclasses.replace(
             train_config, early_stop=False, test_every=1, record_margins=False
         ),
-        x=images[search_idx], y=y[search_idx], x_held=images[held_idx], y_held=y[held_idx],
-        probe=probe, k=k, quiet=quiet, trainer=trainer,
+        x=images[search_idx], y=y_search, x_held=images[held_idx], y_held=y[held_idx],
+        probe=probe, k=k, quiet=quiet, trainer=trainer, canaries=canaries,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="robustloss-auto-") as tmp:
         search.workdir = Path(tmp)
@@ -698,6 +818,7 @@ class _Search:
     k: int
     quiet: bool
     trainer: Trainer
+    canaries: np.ndarray | None = None  # positions in x whose label in y was flipped (ours)
     workdir: Path | None = None
     sample_epochs: float = 0.0
     # Each candidate's held-out probabilities after its latest rung (cl-cleaned's input).
@@ -709,13 +830,15 @@ class _Search:
         results = [self._rung1(i, c, r, warmup) for i, c in enumerate(plan.candidates)]
         self._drop_checkpoints(warmup, keep=r if plan.candidates[0].loss == "ce" else None)
         results = self._score_cleaned(results, range(len(results)))
+        results = _score_canaries(results, range(len(results)))
         if e <= r:  # no halving: every candidate has trained its E epochs
             return [dataclasses.replace(res, status="kept") if res.ok else res for res in results]
         ok = [i for i, res in enumerate(results) if res.ok]
         kept = sorted(_ranked_indices(results, ok, plan.criterion)[: plan.keep])
         for i in kept:
             results[i] = self._rung2(i, results[i], e)
-        return self._score_cleaned(results, [i for i in kept if results[i].ok])
+        results = self._score_cleaned(results, [i for i in kept if results[i].ok])
+        return _score_canaries(results, [i for i in kept if results[i].ok])
 
     @property
     def _epoch_cost(self) -> float:
@@ -809,6 +932,7 @@ class _Search:
         first = min(c.delay, len(curve) - 1) if c.loss != "ce" else 0  # warm-up: not counted
         best = first + int(np.argmax(curve[first:]))  # ties: the earlier epoch
         stop = stop_epoch(curve, first=first, n_held=self.y_held.shape[0]) - 1
+        recall, flagged = self._canary_shares(result.model)
         return CandidateResult(
             candidate=c,
             status="pruned",
@@ -820,7 +944,23 @@ class _Search:
             train_curve=train_curve,
             holdout_gap=gap[stop],
             stop_epoch=stop + 1,
+            canary_recall=recall,
+            flagged_share=flagged,
         )
+
+    def _canary_shares(self, model) -> tuple[float | None, float | None]:
+        """With canaries: the share of them that Confident Learning flags on the model's
+        in-sample probabilities of the whole search set, and the share of the other search
+        examples it flags; (None, None) without."""
+        if self.canaries is None or self.canaries.size == 0:
+            return None, None
+        probs = predict_proba(model, self.x)
+        self.sample_epochs += EVAL_COST * self.x.shape[0]
+        flags = np.zeros(self.y.shape[0], dtype=bool)
+        flags[find_label_errors(self.y, probs)] = True
+        others = np.ones_like(flags)
+        others[self.canaries] = False
+        return float(flags[self.canaries].mean()), float(flags[others].mean())
 
     def _score_cleaned(self, results: list[CandidateResult], indices) -> list[CandidateResult]:
         """Criterion cl-cleaned for the ok candidates among ``indices``: their accuracy on
@@ -893,6 +1033,19 @@ def _gap_scores(held: Sequence[float], trained: Sequence[float]) -> tuple[float,
     return tuple(h - max(0.0, t - h) for h, t in zip(held, trained, strict=True))
 
 
+def _score_canaries(results: list[CandidateResult], indices) -> list[CandidateResult]:
+    """Criterion canary-f1 for the ok candidates among ``indices`` that have canary shares,
+    estimated together (:func:`canary_f1` needs the rung's candidates side by side)."""
+    idx = [i for i in indices if results[i].ok and results[i].canary_recall is not None]
+    if not idx:
+        return results
+    f1 = canary_f1([results[i].canary_recall for i in idx], [results[i].flagged_share for i in idx])
+    out = list(results)
+    for i, value in zip(idx, f1, strict=True):
+        out[i] = dataclasses.replace(results[i], canary_f1=value)
+    return out
+
+
 def _failed(c: Candidate, status: str, reason: str) -> CandidateResult:
     return CandidateResult(c, status, 0, (), None, None, None, reason)
 
@@ -962,7 +1115,7 @@ def _decide(
     why = (
         f"{best.candidate.name}, {_epochs(epochs)}: the highest "
         f"{plan.criterion} ({value:.4f}"
-        + ("" if plan.criterion == "cl-cleaned" else " at its stop epoch")
+        + ("" if plan.criterion in ("cl-cleaned", "canary-f1") else " at its stop epoch")
         + f") of the {len(finalists)} candidate(s) trained to "
         f"{plan.epochs} epochs{runner}; {len(results)} candidates, halved after "
         f"{_epochs(plan.rung_epochs)}"

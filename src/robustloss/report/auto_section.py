@@ -6,8 +6,9 @@ noisy held-out split (:mod:`robustloss.experiments.autoselect`). Its run folder 
 
 - ``auto.csv``: one row per candidate (``candidate``, ``status`` one of
   :data:`STATUSES`, ``epochs_trained``, ``holdout_acc``, ``best_epoch``, ``cl_cleaned``,
-  ``holdout_gap``, ``stop_epoch``, ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as
-  ``;``-joined floats, ``reason``; empty fields for None; the gap columns are absent from
+  ``holdout_gap``, ``stop_epoch``, ``canary_recall``, ``flagged_share``, ``canary_f1``,
+  ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as ``;``-joined floats, ``reason``;
+  empty fields for None (the canary columns without canaries); the gap columns are absent from
   folders written before the criterion existed, and folders written before the stop epoch
   have ``gap_epoch``, the epoch where the gap peaked, in its place);
 - ``config.json``'s ``auto``: the criterion, the choice, why, the measured cost and the plan
@@ -82,6 +83,9 @@ class AutoCandidate:
     stop_epoch: int | None = None  # 1-based: the epochs its final run would train
     # (epochs_trained,) eval-mode accuracy on a probe of the examples trained on, or ()
     fit_curve: tuple[float, ...] = ()
+    canary_recall: float | None = None  # criterion canary-f1's inputs and value
+    flagged_share: float | None = None
+    canary_f1: float | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,9 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
                 fit_curve=_curve(
                     r.get("train_acc_by_epoch") or "", column="train_acc_by_epoch", **where
                 ),
+                canary_recall=_optional(r, "canary_recall", float, **where),
+                flagged_share=_optional(r, "flagged_share", float, **where),
+                canary_f1=_optional(r, "canary_f1", float, **where),
             )
         )
     meta = _meta(folder)
@@ -299,6 +306,7 @@ def _fmt(v: Any, spec: str = ".4f") -> str:
 
 def _candidates_table(choice: AutoChoice) -> str:
     crit = choice.criterion
+    canaries = any(c.canary_recall is not None for c in choice.candidates)
     header = [
         "candidate",
         "status",
@@ -306,6 +314,12 @@ def _candidates_table(choice: AutoChoice) -> str:
         "peak epoch",
         "cl-cleaned" + (" (criterion)" if crit == "cl-cleaned" else ""),
         "holdout-gap" + (" (criterion)" if crit == "holdout-gap" else ""),
+        *(
+            ["canary recall", "flagged share", "canary-f1"
+             + (" (criterion)" if crit == "canary-f1" else "")]
+            if canaries
+            else []
+        ),
         "stop epoch",
         "epochs trained",
         "reason",
@@ -314,8 +328,10 @@ def _candidates_table(choice: AutoChoice) -> str:
     body = []
     for c in choice.candidates:
         cells = [c.name, c.status, _fmt(c.holdout_acc), _fmt(c.best_epoch), _fmt(c.cl_cleaned),
-                 _fmt(c.holdout_gap), _fmt(c.stop_epoch), _fmt(c.epochs_trained),
-                 c.reason or "–"]  # fmt: skip
+                 _fmt(c.holdout_gap),
+                 *([_fmt(c.canary_recall), _fmt(c.flagged_share), _fmt(c.canary_f1)]
+                   if canaries else []),
+                 _fmt(c.stop_epoch), _fmt(c.epochs_trained), c.reason or "–"]  # fmt: skip
         attrs = (
             f" class='auto-chosen' style='{_CHOSEN_STYLE}'"
             if c.status == "chosen"
@@ -417,6 +433,8 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
         "holdout-gap": "held-out accuracy less how far the accuracy on examples trained on "
         "runs ahead of it, at the stop epoch: memorising wrong labels, which in-sample "
         "detection suffers from",
+        "canary-f1": "the F1 of the in-sample detection estimated from labels flipped on "
+        "purpose (canaries): how many of them it finds, and how much else it flags",
     }
     parts.append(
         f"<p>Criterion: <b>{esc(str(choice.criterion or 'not recorded'))}</b>"
