@@ -2,7 +2,7 @@
 
     python benchmarks/auto_replay.py benchmarks/results/auto.db [benchmarks/results/auto-cv.db]
 
-The question (docs/auto.md, "A noise-aware choice: replayed, not adopted"): would auto choose
+The question (docs/auto.md, "A noise-aware choice: replayed first"): would auto choose
 better if it knew how many labels are wrong? Confident Learning's flags are right when the
 model neither memorises the wrong labels (too few flags: recall lost) nor underfits hard
 right ones (too many: precision lost), so a candidate whose own estimate of the number of
@@ -20,6 +20,11 @@ Every rule here reads the fixed-setting trials, i.e. the *final* run of every ca
 full epochs: ten runs, not auto's 2.5x budget. It measures whether the signal is there,
 not a method's cost. Printed: mean F1 over rows and seeds against the oracle of the grid
 (ground truth), the default and auto as it ran, then per row.
+
+Then, where the database holds auto runs with criterion canary-f1 (``auto-canary``): their
+F1 against the gap's (``auto``) per noise kind, and, on their recorded searches, what
+choosing among their finalists by another criterion would give (the fixed trials' F1 of the
+pick; "best finalist" uses GROUND TRUTH).
 
 With a cv database (second argument): cleanlab's estimate from out-of-sample (5-fold)
 probabilities against the true rate, the label-free estimate a held-out split would give.
@@ -91,20 +96,18 @@ def replay(trials: list[dict], name: str = "trials") -> list[str]:
             per_row[row][label].append(v)
     if not scores:
         return [f"{name}: no (row, seed) with every candidate's fixed run and an auto run"]
-    oracle = scores["oracle of the grid (GROUND TRUTH)"]
-    n = len(oracle)
+    n = len(scores["oracle of the grid (GROUND TRUTH)"])
     lines = [
         f"{name}: {n} (row, seed) pairs, {len(per_row)} rows",
         "",
         "| rule | mean F1 | − oracle | − default | − auto as run |",
         "|---|---|---|---|---|",
     ]
-    for label, v in scores.items():
+    mean = {label: statistics.mean(v) for label, v in scores.items()}
+    for label, m in mean.items():
         lines.append(
-            f"| {label} | {statistics.mean(v):.4f} "
-            f"| {statistics.mean(v) - statistics.mean(oracle):+.4f} "
-            f"| {statistics.mean(v) - statistics.mean(scores['default (Blurry 0.4)']):+.4f} "
-            f"| {statistics.mean(v) - statistics.mean(scores['auto as run']):+.4f} |"
+            f"| {label} | {m:.4f} | {m - mean['oracle of the grid (GROUND TRUTH)']:+.4f} "
+            f"| {m - mean['default (Blurry 0.4)']:+.4f} | {m - mean['auto as run']:+.4f} |"
         )
     labels = list(scores)
     lines += ["", "Per row (mean over seeds): " + "; ".join(
@@ -114,6 +117,47 @@ def replay(trials: list[dict], name: str = "trials") -> list[str]:
     for row, v in sorted(per_row.items()):
         cells = " | ".join(f"{statistics.mean(v[label]):.3f}" for label in labels)
         lines.append(f"| {row[0]} {row[1]} {row[2]:g} | {cells} |")
+    return lines
+
+
+def canary(trials: list[dict]) -> list[str]:
+    """auto-canary against auto (the gap) per noise kind, and its finalists replayed."""
+    f1 = {key: {m: v[0] for m, v in methods.items()} for key, methods in records(trials).items()}
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    picks: dict[str, list[float]] = defaultdict(list)
+    for trial in trials:
+        c, s = trial["config"], trial.get("summary") or {}
+        if c.get("auto_criterion") != "canary-f1" or s.get("f1") is None:
+            continue
+        key = (c["dataset"], c["noise_kind"], float(c["noise"]), int(c["seed"]))
+        if "auto" in f1[key]:
+            by_kind[c["noise_kind"]].append(float(s["f1"]) - f1[key]["auto"])
+        finalists = [r for r in s["auto"]["candidates"] if r["status"] in ("chosen", "kept")]
+        if any(r["candidate"] not in f1[key] for r in finalists):
+            continue
+
+        def fixed(row: dict, key=key) -> float:
+            return f1[key][row["candidate"]]
+
+        picks["canary-f1 (its choice)"].append(
+            fixed(next(r for r in finalists if r["status"] == "chosen"))
+        )
+        picks["holdout-gap"].append(fixed(max(finalists, key=lambda r: r["holdout_gap"])))
+        picks["holdout-acc"].append(fixed(max(finalists, key=lambda r: r["holdout_acc"])))
+        picks["best finalist (GROUND TRUTH)"].append(max(fixed(r) for r in finalists))
+    if not by_kind:
+        return []
+    lines = ["", "auto-canary − auto (holdout-gap), paired, by noise kind:", "",
+             "| noise kind | pairs | mean difference | canary higher | lower |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    every = [d for v in by_kind.values() for d in v]
+    for kind, d in [*sorted(by_kind.items()), ("all", every)]:
+        lines.append(f"| {kind} | {len(d)} | {statistics.mean(d):+.4f} "
+                     f"| {sum(x > 0 for x in d)} | {sum(x < 0 for x in d)} |")  # fmt: skip
+    if picks:
+        lines += ["", f"auto-canary's finalists ({len(picks['holdout-gap'])} searches), "
+                  "chosen by (fixed trials' F1 of the pick):", ""]  # fmt: skip
+        lines += [f"- {label}: {statistics.mean(v):.4f}" for label, v in picks.items()]
     return lines
 
 
@@ -145,7 +189,8 @@ def main() -> None:
     parser.add_argument("db", help="an auto sweep database with every candidate's fixed run")
     parser.add_argument("cv_db", nargs="?", help="a cv sweep database (out-of-sample)")
     args = parser.parse_args()
-    lines = replay(load_trials(args.db)[0], args.db)
+    trials = load_trials(args.db)[0]
+    lines = replay(trials, args.db) + canary(trials)
     if args.cv_db:
         lines += out_of_sample(load_trials(args.cv_db)[0], args.cv_db)
     print("\n".join(lines))

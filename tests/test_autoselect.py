@@ -452,8 +452,8 @@ def test_sweep_specs_take_auto():
     assert {(t.loss, t.gamma) for t in trials} == {("auto", None), ("blurry", "auto")}
     assert all(t.chooses_settings for t in trials) and len(trials) == 4
     bundled = load_spec("auto").trials()
-    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 3  # every criterion
-    assert len(bundled) == 2 * 5 * 3 * 13
+    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 4  # every criterion
+    assert len(bundled) == 2 * 5 * 3 * 14
 
 
 def test_one_loss_search_without_cross_entropy_trains_its_own_warm_up():
@@ -670,10 +670,13 @@ def test_canary_f1_trains_on_the_canaries_and_chooses_by_the_estimate():
 
 def test_other_criteria_plant_no_canaries():
     images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
     seen: list = []
-    sel = select_settings(images, labels, train_config=tiny_train_config(), quiet=True,
+    sel = select_settings(images, labels, train_config=cfg, quiet=True,
                           trainer=_spy_trainer(seen))  # fmt: skip
     assert sel.plan.canaries == 0
     assert all(r.canary_recall is None and r.canary_f1 is None for r in sel.results)
-    given = set(map(int, labels))
-    assert all(set(map(int, y)) <= given for y, _ in seen)
+    train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
+    search_idx = autoselect._subsample(train_idx, labels, sel.plan.n_search, cfg.seed)
+    for trained_on, _ in seen:  # exactly the given labels, none flipped
+        np.testing.assert_array_equal(trained_on, labels[search_idx])

@@ -88,3 +88,21 @@ def test_rows_without_the_whole_grid_are_not_replayed(replay):
 def test_out_of_sample_lists_estimated_against_true_rate(replay):
     lines = replay.out_of_sample([_trial(0, 0.9, 0.25, loss="ce")], "cv")
     assert "| mnist symmetric 0.2 | ce | 1 | 0.250 | 0.200 |" in lines
+
+
+def test_canary_is_compared_with_the_gap_and_its_finalists_replayed(replay):
+    candidates = [  # two finalists: gce (fixed F1 0.95) chosen, blurry 0.6 (0.80) kept
+        {"candidate": "gce q=0.7", "status": "chosen", "holdout_gap": 0.5, "holdout_acc": 0.7},
+        {"candidate": "blurry gamma=0.6", "status": "kept", "holdout_gap": 0.6,
+         "holdout_acc": 0.6},
+        {"candidate": "ce", "status": "pruned", "holdout_gap": 0.9, "holdout_acc": 0.9},
+    ]  # fmt: skip
+    record = {"criterion": "canary-f1", "settings": {"loss": "gce", "q": 0.7, "delay": 0,
+              "epochs": 10}, "ratio_measured": 2.5, "candidates": candidates}  # fmt: skip
+    trial = _trial(0, 0.90, 0.2, loss="auto", auto=record, auto_criterion="canary-f1")
+    lines = replay.canary([*_trials(0), trial])
+    assert "| symmetric | 1 | +0.0500 | 1 | 0 |" in lines  # 0.90 against auto's 0.85
+    assert "- canary-f1 (its choice): 0.9500" in lines
+    assert "- holdout-gap: 0.8000" in lines  # the pruned CE is no finalist
+    assert "- best finalist (GROUND TRUTH): 0.9500" in lines
+    assert replay.canary(_trials(0)) == []  # no canary runs: no section

@@ -123,7 +123,8 @@ AUTO = "auto"
 #: The budget: search + final run cost at most this many fixed-setting runs.
 MAX_RATIO = 2.5
 
-#: Model-selection criteria, computed for every candidate (:func:`default_criterion`).
+#: Model-selection criteria (:func:`default_criterion`): the first three computed for every
+#: candidate, canary-f1 only when chosen (it changes the labels the candidates train on).
 CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned", "holdout-gap", "canary-f1")
 
 #: Protocols whose probabilities come from a model that trained on the very examples it
