@@ -21,7 +21,8 @@ full epochs: ten runs, not auto's 2.5x budget. It measures whether the signal is
 not a method's cost. Printed: mean F1 over rows and seeds against the oracle of the grid
 (ground truth), the default and auto as it ran, then per row.
 
-Then, where the database holds auto runs with criterion canary-f1 (``auto-canary``): their
+Then, where the database holds auto runs with criterion canary-f1 (``auto-canary``) or
+canary-f1-structured (``auto-canary-s``): their
 F1 against the gap's (``auto``) per noise kind, and, on their recorded searches, what
 choosing among their finalists by another criterion would give (the fixed trials' F1 of the
 pick; "best finalist" uses GROUND TRUTH).
@@ -36,7 +37,7 @@ import argparse
 import statistics
 from collections import defaultdict
 
-from auto_table import DEFAULT, method_of
+from auto_table import _SHORT, DEFAULT, method_of
 from robustloss.experiments.autoselect import candidate_grid
 from robustloss.report.table import load_trials
 
@@ -120,14 +121,17 @@ def replay(trials: list[dict], name: str = "trials") -> list[str]:
     return lines
 
 
-def canary(trials: list[dict]) -> list[str]:
-    """auto-canary against auto (the gap) per noise kind, and its finalists replayed."""
+def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
+    """auto runs by a canary criterion (auto-canary: canary-f1, auto-canary-s:
+    canary-f1-structured) against auto (the gap) per noise kind, and their finalists
+    replayed."""
+    name = _SHORT[criterion]
     f1 = {key: {m: v[0] for m, v in methods.items()} for key, methods in records(trials).items()}
     by_kind: dict[str, list[float]] = defaultdict(list)
     picks: dict[str, list[float]] = defaultdict(list)
     for trial in trials:
         c, s = trial["config"], trial.get("summary") or {}
-        if c.get("auto_criterion") != "canary-f1" or s.get("f1") is None:
+        if c.get("auto_criterion") != criterion or s.get("f1") is None:
             continue
         key = (c["dataset"], c["noise_kind"], float(c["noise"]), int(c["seed"]))
         if "auto" in f1[key]:
@@ -139,7 +143,7 @@ def canary(trials: list[dict]) -> list[str]:
         def fixed(row: dict, key=key) -> float:
             return f1[key][row["candidate"]]
 
-        picks["canary-f1 (its choice)"].append(
+        picks[f"{criterion} (its choice)"].append(
             fixed(next(r for r in finalists if r["status"] == "chosen"))
         )
         picks["holdout-gap"].append(fixed(max(finalists, key=lambda r: r["holdout_gap"])))
@@ -147,7 +151,7 @@ def canary(trials: list[dict]) -> list[str]:
         picks["best finalist (GROUND TRUTH)"].append(max(fixed(r) for r in finalists))
     if not by_kind:
         return []
-    lines = ["", "auto-canary − auto (holdout-gap), paired, by noise kind:", "",
+    lines = ["", f"{name} − auto (holdout-gap), paired, by noise kind:", "",
              "| noise kind | pairs | mean difference | canary higher | lower |",
              "|---|---|---|---|---|"]  # fmt: skip
     every = [d for v in by_kind.values() for d in v]
@@ -155,7 +159,7 @@ def canary(trials: list[dict]) -> list[str]:
         lines.append(f"| {kind} | {len(d)} | {statistics.mean(d):+.4f} "
                      f"| {sum(x > 0 for x in d)} | {sum(x < 0 for x in d)} |")  # fmt: skip
     if picks:
-        lines += ["", f"auto-canary's finalists ({len(picks['holdout-gap'])} searches), "
+        lines += ["", f"{name}'s finalists ({len(picks['holdout-gap'])} searches), "
                   "chosen by (fixed trials' F1 of the pick):", ""]  # fmt: skip
         lines += [f"- {label}: {statistics.mean(v):.4f}" for label, v in picks.items()]
     return lines
@@ -190,7 +194,7 @@ def main() -> None:
     parser.add_argument("cv_db", nargs="?", help="a cv sweep database (out-of-sample)")
     args = parser.parse_args()
     trials = load_trials(args.db)[0]
-    lines = replay(trials, args.db) + canary(trials)
+    lines = replay(trials, args.db) + canary(trials) + canary(trials, "canary-f1-structured")
     if args.cv_db:
         lines += out_of_sample(load_trials(args.cv_db)[0], args.cv_db)
     print("\n".join(lines))

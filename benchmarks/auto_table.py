@@ -14,7 +14,8 @@ over the seeds, for:
 - **auto**: ``--loss auto`` with the protocol's default criterion (holdout-gap in-sample,
   holdout-acc for cv), chosen from the noisy labels alone; and, beside it, the other
   criteria run explicitly (**auto-acc**: holdout-acc, **auto-cl**: cl-cleaned,
-  **auto-gap**: holdout-gap where it is not the default, **auto-canary**: canary-f1).
+  **auto-gap**: holdout-gap where it is not the default, **auto-canary**: canary-f1,
+  **auto-canary-s**: canary-f1-structured).
 
 Every comparison is paired (same seeds, same corruption): per row, the number of seeds on
 which auto is higher and a paired t-test's two-sided p-value (``scipy.stats.ttest_rel``;
@@ -46,9 +47,10 @@ _SHORT = {
     "cl-cleaned": "auto-cl",
     "holdout-gap": "auto-gap",
     "canary-f1": "auto-canary",
+    "canary-f1-structured": "auto-canary-s",
 }
 #: The auto columns, the default criterion's first.
-AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap", "auto-canary")
+AUTO_METHODS = ("auto", "auto-acc", "auto-cl", "auto-gap", "auto-canary", "auto-canary-s")
 
 
 def method_of(config: dict[str, Any], used: str | None = None) -> str:

@@ -680,3 +680,109 @@ def test_other_criteria_plant_no_canaries():
     search_idx = autoselect._subsample(train_idx, labels, sel.plan.n_search, cfg.seed)
     for trained_on, _ in seen:  # exactly the given labels, none flipped
         np.testing.assert_array_equal(trained_on, labels[search_idx])
+
+
+# ----- criterion canary-f1-structured: canaries where the data's wrong labels go -----------
+
+
+def test_canary_transitions_follow_the_joints_wrong_labels_with_an_add_one_prior():
+    # Q[given, true]: class 0's examples are labelled 1 (90 of them), class 1's labelled 2.
+    joint = np.array([[500, 0, 0], [90, 500, 0], [0, 60, 500]], dtype=float)
+    t = autoselect.canary_transitions(joint)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(np.diag(t), 0.0)
+    assert t[0, 1] == pytest.approx(91 / 92) and t[1, 2] == pytest.approx(61 / 62)
+    assert t[2, 0] == t[2, 1] == pytest.approx(0.5)  # nothing learnt of class 2: uniform
+    # Few counts weigh little against the prior; many dominate it.
+    few = autoselect.canary_transitions(np.array([[9, 0, 0], [1, 9, 0], [0, 0, 9]], float))
+    assert few[0, 1] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="K >= 2"):
+        autoselect.canary_transitions(np.ones((1, 1)))
+    with pytest.raises(ValueError, match="non-negative"):
+        autoselect.canary_transitions(-np.ones((3, 3)))
+
+
+def test_structured_canaries_go_where_the_transitions_send_them():
+    labels = np.repeat(np.arange(4), 150)
+    pair = np.roll(np.eye(4), 1, axis=1)  # class g -> g + 1
+    pos, flipped = autoselect.plant_canaries(labels, num_classes=4, seed=3, transitions=pair)
+    uniform_pos, _ = autoselect.plant_canaries(labels, num_classes=4, seed=3)
+    np.testing.assert_array_equal(pos, uniform_pos)  # same positions, other classes
+    np.testing.assert_array_equal(flipped[pos], (labels[pos] + 1) % 4)
+    keep = np.ones(labels.size, bool)
+    keep[pos] = False
+    np.testing.assert_array_equal(flipped[keep], labels[keep])
+    half = np.full((4, 4), 0.0)
+    half[np.arange(4), (np.arange(4) + 1) % 4] = 0.5
+    half[np.arange(4), (np.arange(4) + 2) % 4] = 0.5
+    _, a = autoselect.plant_canaries(labels, num_classes=4, seed=3, transitions=half)
+    _, b = autoselect.plant_canaries(labels, num_classes=4, seed=3, transitions=half)
+    np.testing.assert_array_equal(a, b)  # reproducible
+    shift = (a[pos] - labels[pos]) % 4
+    assert set(shift) == {1, 2}
+    for bad, match in [(np.eye(4), "zero diagonal"), (np.ones((3, 3)) / 3, r"\(4, 4\)")]:
+        with pytest.raises(ValueError, match=match):
+            autoselect.plant_canaries(labels, num_classes=4, seed=3, transitions=bad)
+
+
+def _spy_all(seen: list, fail_probe: bool = False):
+    def trainer(cfg, images, labels, **kw):
+        probe = kw.get("test_images") is None
+        seen.append((probe, cfg.epochs, np.asarray(labels).copy()))
+        if probe and fail_probe:
+            raise RuntimeError("probe diverged")
+        return train(cfg, images, labels, **kw)
+
+    return trainer
+
+
+def test_structured_canaries_come_from_a_probe_on_the_given_labels_and_are_budgeted():
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    seen: list = []
+    kw = dict(train_config=cfg, criterion="canary-f1-structured", quiet=True)
+    a = select_settings(images, labels, **kw, trainer=_spy_all(seen))
+    b = select_settings(images, labels, **kw)
+    assert a.table() == b.table() and a.canary_transitions == b.canary_transitions
+    plan = a.plan
+    assert plan.canary_probe_epochs == autoselect.CANARY_PROBE_EPOCHS
+    assert plan.canaries == autoselect.canary_count(plan.n_search)
+    assert any("cross-entropy probe" in line for line in plan.lines())
+    assert a.sample_epochs == pytest.approx(plan.search_cost)  # the probe is budgeted
+    uniform = plan_search(labels, epochs=cfg.epochs, protocol="cv",
+                          criterion="canary-f1")  # fmt: skip
+    assert plan.search_cost > uniform.search_cost  # the probe costs more
+    assert plan.n_search <= uniform.n_search  # ... paid for with no larger a search set
+    train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
+    search_idx = autoselect._subsample(train_idx, labels, plan.n_search, cfg.seed)
+    # First the probe, on the given labels (no canaries, no held-out split) ...
+    probe, epochs, probe_labels = seen[0]
+    assert probe and epochs == autoselect.CANARY_PROBE_EPOCHS
+    np.testing.assert_array_equal(probe_labels, labels[search_idx])
+    # ... then every candidate on the canaries the recorded transitions put there.
+    t = np.array(a.canary_transitions)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0)
+    _, expected = autoselect.plant_canaries(
+        labels[search_idx], num_classes=3, seed=cfg.seed, transitions=t
+    )
+    assert all(not p for p, _, _ in seen[1:])
+    for _, _, trained_on in seen[1:]:
+        np.testing.assert_array_equal(trained_on, expected)
+    assert "probe" in a.canary_note and "highest canary-f1-structured" in a.why
+    assert a.to_dict()["canary_transitions"] == [list(r) for r in a.canary_transitions]
+
+
+def test_a_failing_probe_falls_back_to_uniform_canaries_and_says_so():
+    images, labels, _ = noisy_toy()
+    cfg = tiny_train_config()
+    seen: list = []
+    sel = select_settings(images, labels, train_config=cfg, criterion="canary-f1-structured",
+                          quiet=True, trainer=_spy_all(seen, fail_probe=True))  # fmt: skip
+    assert sel.canary_transitions is None
+    assert sel.canary_note.startswith("uniform") and "probe diverged" in sel.canary_note
+    train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
+    search_idx = autoselect._subsample(train_idx, labels, sel.plan.n_search, cfg.seed)
+    _, expected = autoselect.plant_canaries(labels[search_idx], num_classes=3, seed=cfg.seed)
+    for _, _, trained_on in seen[1:]:
+        np.testing.assert_array_equal(trained_on, expected)
+    assert sel.chosen is not None

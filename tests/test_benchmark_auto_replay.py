@@ -106,3 +106,17 @@ def test_canary_is_compared_with_the_gap_and_its_finalists_replayed(replay):
     assert "- holdout-gap: 0.8000" in lines  # the pruned CE is no finalist
     assert "- best finalist (GROUND TRUTH): 0.9500" in lines
     assert replay.canary(_trials(0)) == []  # no canary runs: no section
+
+
+def test_each_canary_criterion_has_its_own_section(replay):
+    candidates = [{"candidate": "gce q=0.7", "status": "chosen", "holdout_gap": 0.5,
+                   "holdout_acc": 0.7}]  # fmt: skip
+    settings = {"loss": "gce", "q": 0.7, "delay": 0, "epochs": 10}
+    record = {"criterion": "canary-f1-structured", "settings": settings,
+              "ratio_measured": 2.5, "candidates": candidates}  # fmt: skip
+    trial = _trial(0, 0.80, 0.2, loss="auto", auto=record,
+                   auto_criterion="canary-f1-structured")  # fmt: skip
+    lines = replay.canary([*_trials(0), trial], "canary-f1-structured")
+    assert "auto-canary-s − auto (holdout-gap), paired, by noise kind:" in lines
+    assert "| symmetric | 1 | -0.0500 | 0 | 1 |" in lines
+    assert replay.canary([*_trials(0), trial]) == []  # not a canary-f1 run

@@ -12,6 +12,7 @@ from robustloss.detect import (
     METHODS,
     RANK_BY,
     estimate_errors_per_class,
+    estimate_joint,
     find_label_errors,
     rank_scores,
     score_detections,
@@ -264,6 +265,18 @@ def test_estimate_errors_per_class_by_given_label():
     expected = np.bincount(labels[flip], minlength=3)
     assert est.shape == (3,)
     np.testing.assert_array_equal(est, expected)
+
+
+def test_estimate_joint_counts_given_against_true_labels():
+    # Hand-built as above: the 3 examples labelled 0 are confidently 1s: Q[0, 1] = 3.
+    labels = np.array([0] * 10 + [1] * 10 + [0] * 3)
+    probs = np.array([[0.9, 0.1]] * 10 + [[0.2, 0.8]] * 10 + [[0.01, 0.99]] * 3)
+    joint = estimate_joint(labels, probs)
+    assert joint.shape == (2, 2) and joint.dtype == np.float64
+    np.testing.assert_allclose(joint.sum(axis=1), np.bincount(labels))  # calibrated rows
+    np.testing.assert_allclose(joint, [[10, 3], [0, 10]])
+    with pytest.raises(ValueError):
+        estimate_joint(np.zeros(4, dtype=int), np.full((4, 2), 0.5))  # one class
 
 
 def test_constants():

@@ -265,3 +265,23 @@ def test_read_auto_errors_name_what_was_expected(plain_run, tmp_path):
     write_csv(folder / "auto.csv", [{**rows[0], "best_epoch": "2.5"}], COLUMNS)
     with pytest.raises(ValueError, match=r"`best_epoch` to be an integer or empty, but got '2.5'"):
         read_auto(folder)
+
+
+def test_structured_canaries_say_where_their_classes_came_from(plain_run, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(plain_run, folder)
+    rows = _fake_auto(folder, criterion="canary-f1-structured")
+    canary = {"canary_recall": 0.9, "flagged_share": 0.25, "canary_f1": 0.8372}
+    rows = [{**r, **canary} if r["status"] == "chosen" else r for r in rows]
+    write_csv(folder / "auto.csv", rows, (*COLUMNS, "canary_recall", "flagged_share",
+                                          "canary_f1"))  # fmt: skip
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    note = "drawn from Confident Learning's joint on a cross-entropy probe of 2 epochs"
+    config["auto"]["canary_note"] = note
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    write_report(folder)
+    section = _section((folder / "report.html").read_text(encoding="utf-8"))
+    assert "<th>canary-f1 (criterion)</th>" in section
+    assert "the way the data's own wrong labels are" in section
+    assert f"Canaries: {note.replace(chr(39), '&#x27;')}." in section
+    assert read_auto(folder).canary_note == note

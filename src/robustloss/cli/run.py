@@ -142,9 +142,11 @@ def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> Non
         "split), cl-cleaned (the same after removing what Confident Learning flags for "
         "most candidates), holdout-gap (held-out accuracy less how far the accuracy on "
         "the examples trained on runs ahead of it: sees memorising, which in-sample "
-        "detection suffers from) or canary-f1 (the F1 of the in-sample detection, "
-        "estimated from labels flipped on purpose) (default: holdout-gap for --protocol "
-        "in-sample, holdout-acc for cv)",
+        "detection suffers from), canary-f1 (the F1 of the in-sample detection, "
+        "estimated from labels flipped on purpose) or canary-f1-structured (the same, the "
+        "labels flipped the way the data's own wrong labels are, learnt by a short "
+        "cross-entropy probe) (default: holdout-gap for --protocol in-sample, holdout-acc "
+        "for cv)",
     )
     g.add_argument(
         "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"

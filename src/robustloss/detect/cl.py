@@ -32,6 +32,7 @@ __all__ = [
     "RANK_BY",
     "RANK_DECIMALS",
     "estimate_errors_per_class",
+    "estimate_joint",
     "find_label_errors",
     "rank_order",
     "rank_scores",
@@ -386,16 +387,36 @@ def score_detections(flagged, corrupted) -> dict:
     }
 
 
+def estimate_joint(labels, pred_probs) -> np.ndarray:
+    """Cleanlab's *calibrated* confident joint: estimated counts of (given, true) label pairs.
+
+    ``Q[k, j]`` (K, K) estimates how many examples are labelled k while truly of class j
+    (``cleanlab.count.compute_confident_joint(..., calibrate=True)``: each row sums to the
+    number of examples labelled k). Its off-diagonal is where the wrong labels go: column j
+    off its diagonal is how class j's examples were mislabelled.
+
+    Args:
+        labels: given labels, (N,) integers in ``[0, K)``, at least 2 distinct classes.
+        pred_probs: predicted probabilities, (N, K).
+
+    Returns:
+        (K, K) float64 array.
+    """
+    labels_arr, probs = validate_inputs(labels, pred_probs, min_classes=2)
+    return np.asarray(
+        compute_confident_joint(labels_arr, probs, calibrate=True, multi_label=False),
+        dtype=np.float64,
+    )
+
+
 def estimate_errors_per_class(labels, pred_probs) -> np.ndarray:
     """Estimated number of wrong labels among the examples given each class.
 
     .. math::
         e_k = \\sum_{j \\ne k} \\tilde Q[k, j]
 
-    where :math:`\\tilde Q` (K, K) is cleanlab's *calibrated* confident joint
-    (``cleanlab.count.compute_confident_joint(..., calibrate=True)``): ``Q[k, j]`` estimates
-    how many examples are labelled k while truly of class j, with rows calibrated to sum to
-    the number of examples labelled k. So ``e_k`` counts estimated errors by *given* label.
+    where :math:`\\tilde Q` (K, K) is cleanlab's calibrated confident joint
+    (:func:`estimate_joint`). So ``e_k`` counts estimated errors by *given* label.
     It is an estimate of the amount of noise, not the count of :func:`find_label_errors`.
 
     Args:
@@ -405,10 +426,6 @@ def estimate_errors_per_class(labels, pred_probs) -> np.ndarray:
     Returns:
         (K,) int64 array.
     """
-    labels_arr, probs = validate_inputs(labels, pred_probs, min_classes=2)
-    joint = np.asarray(
-        compute_confident_joint(labels_arr, probs, calibrate=True, multi_label=False),
-        dtype=np.float64,
-    )  # (K, K)
+    joint = estimate_joint(labels, pred_probs)  # (K, K)
     errors = joint.sum(axis=1) - np.diag(joint)
     return np.rint(errors).astype(np.int64)

@@ -32,8 +32,8 @@ and its Inspirations in Learning with Noisy Labels") prove that under class-cond
 noise with a diagonally dominant transition matrix the classifier that maximises accuracy
 against the noisy labels also maximises clean accuracy, and so a noisy validation split
 ranks models (and epochs) as a clean one would; Toner & Storkey (2024, arXiv 2409.06830)
-find early stopping on noisy validation accuracy near-optimal. All criteria but canary-f1
-(which changes what the candidates train on) are computed and recorded for every candidate
+find early stopping on noisy validation accuracy near-optimal. All criteria but the canary
+ones (which change what the candidates train on) are computed and recorded for every candidate
 (:data:`CRITERIA`); the default depends on where the run's probabilities come from
 (:func:`default_criterion`):
 
@@ -58,6 +58,13 @@ find early stopping on noisy validation accuracy near-optimal. All criteria but 
   gives its precision (:func:`canary_f1`). Where the gap counts every point by which
   training accuracy runs ahead of held-out accuracy as memorising, this separates missing
   wrong labels (recall) from flagging right ones (precision).
+- ``canary-f1-structured``: canary-f1 with canaries that look like the data's own wrong
+  labels. Uniform canaries are symmetric noise; a systematic confusion (pair noise: every
+  wrong "7" is a "1") is easier to memorise, so a candidate's recall of uniform canaries
+  overstates its recall of such wrong labels. Here a cross-entropy probe trains
+  :data:`CANARY_PROBE_EPOCHS` epochs on the search set first; Confident Learning's joint of
+  its in-sample probabilities estimates where the given labels' wrong labels go, and each
+  canary given class g moves to class j as often (:func:`canary_transitions`).
 
 **Label-free by construction.** :func:`select_settings` takes the images and the labels the
 model trains on, and settings: nothing else. It never sees a clean label, a corruption
@@ -94,7 +101,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustloss.detect import find_label_errors
+from robustloss.detect import estimate_joint, find_label_errors
 from robustloss.train import TrainConfig, TrainResult, checkpoint_path, predict_proba, train
 from robustloss.train.early_stop import holdout_split
 
@@ -124,8 +131,15 @@ AUTO = "auto"
 MAX_RATIO = 2.5
 
 #: Model-selection criteria (:func:`default_criterion`): the first three computed for every
-#: candidate, canary-f1 only when chosen (it changes the labels the candidates train on).
-CRITERIA: tuple[str, ...] = ("holdout-acc", "cl-cleaned", "holdout-gap", "canary-f1")
+#: candidate, the canary criteria only when chosen (they change the labels trained on).
+CRITERIA: tuple[str, ...] = (
+    "holdout-acc", "cl-cleaned", "holdout-gap", "canary-f1", "canary-f1-structured"
+)  # fmt: skip
+
+#: The criteria that plant canaries: flipped uniformly to another class (``canary-f1``), or
+#: where the given labels' own wrong labels go (``canary-f1-structured``:
+#: :func:`canary_transitions`).
+CANARY_CRITERIA: tuple[str, ...] = ("canary-f1", "canary-f1-structured")
 
 #: Protocols whose probabilities come from a model that trained on the very examples it
 #: scores, so that memorising their wrong labels hides them from the detection: in-sample,
@@ -191,6 +205,10 @@ MIN_CANARIES = 30
 #: ... and estimates the wrong-label rate from the candidates that find at least this share
 #: of the canaries (their count of flags over recall is stable; see :func:`canary_f1`).
 RELIABLE_RECALL = 0.5
+#: canary-f1-structured learns where wrong labels go from a cross-entropy probe trained this
+#: many epochs on the search set: early, before it memorises them (Arpit et al., ICML 2017,
+#: "A Closer Look at Memorization in Deep Networks": clean patterns are learnt first).
+CANARY_PROBE_EPOCHS = 2
 
 
 class TooSmallError(ValueError):
@@ -316,7 +334,8 @@ class SearchPlan:
     train_epochs: int  # candidate-epochs trained (warm-ups shared), both rungs
     search_cost: float  # sample-epochs, held-out predictions included
     fixed_cost: float  # one fixed-setting run of the protocol, E epochs
-    canaries: int = 0  # labels of the search set flipped on purpose (criterion canary-f1)
+    canaries: int = 0  # labels of the search set flipped on purpose (CANARY_CRITERIA)
+    canary_probe_epochs: int = 0  # canary-f1-structured's cross-entropy probe
 
     @property
     def ratio(self) -> float:
@@ -348,7 +367,14 @@ class SearchPlan:
                 [
                     f"auto: {self.canaries:,} of the {self.n_search:,} search labels are flipped "
                     "on purpose (canaries) to measure how many wrong labels each candidate's "
-                    "in-sample detection finds"
+                    "in-sample detection finds; "
+                    + (
+                        "each to a class drawn where the given labels' own wrong labels go "
+                        "(Confident Learning's joint on a cross-entropy probe of "
+                        f"{_epochs(self.canary_probe_epochs)} on the search set)"
+                        if self.canary_probe_epochs
+                        else "each to another class drawn uniformly"
+                    )
                 ]
                 if self.canaries
                 else []
@@ -444,9 +470,11 @@ def _plan(
     predictions = len(cands) + (keep if epochs > r else 0)  # cl-cleaned's held-out passes
     held_cost = EVAL_COST * n_held * (train_epochs + predictions)
     fixed_cost = fixed_run_cost(protocol, n, epochs, folds)
-    # canary-f1 scores the whole search set after each rung: a pass per prediction.
-    search_passes = predictions if criterion == "canary-f1" else 0
-    per_example = train_epochs + EVAL_COST * search_passes
+    # The canary criteria score the whole search set after each rung: a pass per
+    # prediction; the structured one first trains its probe and scores the search set once.
+    probe_epochs = min(CANARY_PROBE_EPOCHS, epochs) if criterion == "canary-f1-structured" else 0
+    search_passes = predictions + (1 if probe_epochs else 0) if criterion in CANARY_CRITERIA else 0
+    per_example = train_epochs + probe_epochs + EVAL_COST * search_passes
     # Each epoch also scores the probe (at most n_held of the examples trained on).
     allowed = (max_ratio - 1.0) * fixed_cost - held_cost - EVAL_COST * n_held * train_epochs
     fraction = min(1.0, max(0.0, allowed / (n_train * per_example)))
@@ -468,9 +496,10 @@ def _plan(
         criterion=criterion,
         max_ratio=float(max_ratio),
         train_epochs=train_epochs,
-        search_cost=n_search * train_epochs + eval_cost,
+        search_cost=n_search * (train_epochs + probe_epochs) + eval_cost,
         fixed_cost=fixed_cost,
-        canaries=canary_count(n_search) if criterion == "canary-f1" else 0,
+        canaries=canary_count(n_search) if criterion in CANARY_CRITERIA else 0,
+        canary_probe_epochs=probe_epochs,
     )
 
 
@@ -481,14 +510,23 @@ def canary_count(n_search: int) -> int:
 
 
 def plant_canaries(
-    labels: np.ndarray, *, num_classes: int, seed: int
+    labels: np.ndarray,
+    *,
+    num_classes: int,
+    seed: int,
+    transitions: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flip :func:`canary_count` of these labels on purpose: wrong labels whose positions
     are known without any ground truth (they are ours), so how many of them a candidate's
     detection finds measures its recall of wrong labels.
 
-    Each canary's new label is drawn uniformly from the K - 1 classes other than its given
-    one (``SeedSequence([seed, CANARY_STREAM])``), as symmetric noise would.
+    The positions are drawn uniformly (``SeedSequence([seed, CANARY_STREAM])``). Without
+    ``transitions`` each canary's new label is drawn uniformly from the K - 1 classes other
+    than its given one, as symmetric noise would; with them, a canary given class g becomes
+    class j with probability ``transitions[g, j]`` (:func:`canary_transitions`).
+
+    Args:
+        transitions: (K, K) rows summing to 1, zero diagonal; None for uniform flips.
 
     Returns:
         ``(positions, labels)``: the sorted canary positions and a copy of ``labels`` with
@@ -499,10 +537,63 @@ def plant_canaries(
         raise ValueError(f"Expected at least 2 classes to flip labels, but got {num_classes}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), CANARY_STREAM]))
     positions = np.sort(rng.choice(y.size, size=canary_count(y.size), replace=False))
-    shift = rng.integers(1, num_classes, size=positions.size)  # never 0: always another class
     out = y.copy()
-    out[positions] = (y[positions] + shift) % num_classes
+    if transitions is None:
+        shift = rng.integers(1, num_classes, size=positions.size)  # never 0: another class
+        out[positions] = (y[positions] + shift) % num_classes
+        return positions, out
+    t = _check_transitions(transitions, num_classes)
+    out[positions] = [rng.choice(num_classes, p=t[g]) for g in y[positions]]
     return positions, out
+
+
+def canary_transitions(joint: np.ndarray) -> np.ndarray:
+    """Where canaries go, learnt from where the given labels' own wrong labels go.
+
+    .. math::
+        T_{gj} = \\frac{Q_{jg} + 1}{\\sum_{j' \\ne g} (Q_{j'g} + 1)} \\quad (j \\ne g),
+        \\qquad T_{gg} = 0
+
+    with Q (K, K) the estimated joint of (given, true) labels (Confident Learning's
+    calibrated confident joint, :func:`robustloss.detect.estimate_joint`): column g of Q
+    off its diagonal counts how class g's examples were mislabelled. The add-one (Laplace)
+    prior keeps every other class possible and weighs less as the counts grow: pair noise
+    estimated from thousands of examples sends nearly every canary to the paired class;
+    symmetric noise, or too few examples to tell, sends them about uniformly. So a canary
+    is the kind of wrong label the data already has, and a candidate that memorises a
+    systematic confusion misses the canaries as it misses the real ones.
+
+    Args:
+        joint: (K, K) non-negative finite counts, K >= 2.
+
+    Returns:
+        (K, K) rows summing to 1, zero diagonal.
+    """
+    q = np.asarray(joint, dtype=np.float64)
+    if q.ndim != 2 or q.shape[0] != q.shape[1] or q.shape[0] < 2:
+        raise ValueError(f"Expected a (K, K) joint with K >= 2, but got shape {q.shape}")
+    if not np.all(np.isfinite(q)) or np.any(q < 0):
+        raise ValueError("Expected a joint of finite non-negative counts")
+    t = q.T + 1.0  # t[g, j] = Q[j, g] + 1: class g's examples labelled j
+    np.fill_diagonal(t, 0.0)
+    return t / t.sum(axis=1, keepdims=True)
+
+
+def _check_transitions(transitions: np.ndarray, k: int) -> np.ndarray:
+    t = np.asarray(transitions, dtype=np.float64)
+    if t.shape != (k, k):
+        raise ValueError(f"Expected ({k}, {k}) canary transitions, but got shape {t.shape}")
+    if (
+        not np.all(np.isfinite(t))
+        or np.any(t < 0)
+        or np.any(np.diag(t) != 0)
+        or not np.allclose(t.sum(axis=1), 1.0)
+    ):
+        raise ValueError(
+            "Expected canary transitions with rows of non-negative probabilities summing to 1 "
+            "and a zero diagonal (a canary always changes class)"
+        )
+    return t / t.sum(axis=1, keepdims=True)
 
 
 def canary_f1(recall: Sequence[float], flagged: Sequence[float]) -> tuple[float, ...]:
@@ -606,6 +697,7 @@ class CandidateResult:
             "cl-cleaned": self.cl_cleaned,
             "holdout-gap": self.holdout_gap,
             "canary-f1": self.canary_f1,
+            "canary-f1-structured": self.canary_f1,
         }[criterion]
 
     @property
@@ -661,6 +753,10 @@ class Selection:
     why: str
     seconds: float
     sample_epochs: float  # measured: examples x epochs trained, held-out passes at 1/3
+    # canary-f1-structured: where the canaries went, T[g, j] (canary_transitions), or
+    # why they were uniform after all (the probe failed).
+    canary_transitions: tuple[tuple[float, ...], ...] | None = None
+    canary_note: str = ""
 
     def settings(self) -> dict[str, Any]:
         """The chosen run settings: ``loss``, its parameters, ``delay`` and ``epochs``."""
@@ -700,6 +796,10 @@ class Selection:
             if plan is None
             else (self.sample_epochs + plan.fixed_cost) / plan.fixed_cost,
             "plan": None if plan is None else plan.to_dict(),
+            "canary_transitions": None
+            if self.canary_transitions is None
+            else [list(row) for row in self.canary_transitions],
+            "canary_note": self.canary_note,
             "candidates": self.table(),
         }
 
@@ -769,20 +869,52 @@ def select_settings(
     )  # fmt: skip
     search_idx = _subsample(train_idx, y, plan.n_search, seed)
     probe = probe_positions(search_idx.size, held_idx.size, seed)
-    y_search, canaries = y[search_idx], None
+    base = dataclasses.replace(train_config, early_stop=False, test_every=1, record_margins=False)
+    x_search, y_search, canaries = images[search_idx], y[search_idx], None
+    transitions, note, probe_cost = None, "", 0.0
+    if plan.canary_probe_epochs:
+        transitions, note = _probe_transitions(
+            base, x_search, y_search, epochs=plan.canary_probe_epochs, k=k, trainer=trainer
+        )
+        probe_cost = (plan.canary_probe_epochs + EVAL_COST) * y_search.size
     if plan.canaries:
-        canaries, y_search = plant_canaries(y_search, num_classes=k, seed=seed)
+        canaries, y_search = plant_canaries(
+            y_search, num_classes=k, seed=seed, transitions=transitions
+        )
     search = _Search(
-        base=dataclasses.replace(
-            train_config, early_stop=False, test_every=1, record_margins=False
-        ),
-        x=images[search_idx], y=y_search, x_held=images[held_idx], y_held=y[held_idx],
+        base=base, x=x_search, y=y_search, x_held=images[held_idx], y_held=y[held_idx],
         probe=probe, k=k, quiet=quiet, trainer=trainer, canaries=canaries,
+        sample_epochs=probe_cost,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="robustloss-auto-") as tmp:
         search.workdir = Path(tmp)
         results = search.run(plan)
-    return _decide(plan, results, search.sample_epochs, time.perf_counter() - start)
+    selection = _decide(plan, results, search.sample_epochs, time.perf_counter() - start)
+    if transitions is None and not note:
+        return selection
+    rows = None if transitions is None else tuple(tuple(map(float, r)) for r in transitions)
+    return dataclasses.replace(selection, canary_transitions=rows, canary_note=note)
+
+
+def _probe_transitions(
+    base: TrainConfig, x: np.ndarray, y: np.ndarray, *, epochs: int, k: int, trainer: Trainer
+) -> tuple[np.ndarray | None, str]:
+    """canary-f1-structured's canary transitions (:func:`canary_transitions`) from a
+    cross-entropy probe trained ``epochs`` on the search set's given labels, scored in
+    sample; ``(None, why)`` (uniform canaries) when the probe fails."""
+    cfg = dataclasses.replace(base, loss="ce", loss_params={}, delay=0, epochs=epochs)
+    try:
+        model = trainer(cfg, x, y, num_classes=k, quiet=True).model
+        joint = estimate_joint(y, predict_proba(model, x))
+        return canary_transitions(joint), (
+            f"drawn from Confident Learning's joint on a cross-entropy probe of "
+            f"{_epochs(epochs)} ({joint.trace() / joint.sum():.1%} of the search labels "
+            "estimated right)"
+        )
+    except (RuntimeError, ValueError, FloatingPointError, OSError) as exc:
+        return None, (
+            f"uniform: the cross-entropy probe failed ({type(exc).__name__}: {exc})"
+        )
 
 
 def probe_positions(n_search: int, n_held: int, seed: int) -> np.ndarray:
@@ -1116,7 +1248,7 @@ def _decide(
     why = (
         f"{best.candidate.name}, {_epochs(epochs)}: the highest "
         f"{plan.criterion} ({value:.4f}"
-        + ("" if plan.criterion in ("cl-cleaned", "canary-f1") else " at its stop epoch")
+        + ("" if plan.criterion in ("cl-cleaned", *CANARY_CRITERIA) else " at its stop epoch")
         + f") of the {len(finalists)} candidate(s) trained to "
         f"{plan.epochs} epochs{runner}; {len(results)} candidates, halved after "
         f"{_epochs(plan.rung_epochs)}"

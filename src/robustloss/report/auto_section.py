@@ -101,6 +101,7 @@ class AutoChoice:
     sample_epochs: float | None = None
     ratio_measured: float | None = None
     plan: dict[str, Any] = field(default_factory=dict)  # empty when config.json has none
+    canary_note: str = ""  # canary-f1-structured: where the canaries' classes came from
 
     @property
     def chosen_candidate(self) -> AutoCandidate | None:
@@ -211,6 +212,7 @@ def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
         sample_epochs=meta.get("sample_epochs"),
         ratio_measured=meta.get("ratio_measured"),
         plan=dict(meta.get("plan") or {}),
+        canary_note=str(meta.get("canary_note") or ""),
     )
 
 
@@ -316,7 +318,7 @@ def _candidates_table(choice: AutoChoice) -> str:
         "holdout-gap" + (" (criterion)" if crit == "holdout-gap" else ""),
         *(
             ["canary recall", "flagged share", "canary-f1"
-             + (" (criterion)" if crit == "canary-f1" else "")]
+             + (" (criterion)" if crit in ("canary-f1", "canary-f1-structured") else "")]
             if canaries
             else []
         ),
@@ -435,12 +437,16 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
         "detection suffers from",
         "canary-f1": "the F1 of the in-sample detection estimated from labels flipped on "
         "purpose (canaries): how many of them it finds, and how much else it flags",
+        "canary-f1-structured": "the F1 of the in-sample detection estimated from labels "
+        "flipped on purpose (canaries) the way the data's own wrong labels are: how many of "
+        "them it finds, and how much else it flags",
     }
     parts.append(
         f"<p>Criterion: <b>{esc(str(choice.criterion or 'not recorded'))}</b>"
         + (f" ({criteria[choice.criterion]})" if choice.criterion in criteria else "")
         + "."
         + esc(_split_text(choice.plan))
+        + (f" Canaries: {esc(choice.canary_note)}." if choice.canary_note else "")
         + "</p>"
     )
     parts.append(_cost(choice))
