@@ -228,16 +228,23 @@ def test_the_gap_criterion_its_columns_and_the_fit_curve(plain_run, tmp_path):
     np.testing.assert_allclose(by_label["chosen epoch (2)"].get_xydata(), [[2.0, 0.8]])
 
 
-def test_the_canary_criterion_shows_its_columns_only_where_there_were_canaries(
-    plain_run, tmp_path
-):
+def _canary_run(plain_run: Path, tmp_path: Path, criterion: str) -> Path:
+    """A run folder whose fake search chose by a canary criterion, canary columns filled
+    for the chosen candidate only."""
     folder = tmp_path / "run"
     shutil.copytree(plain_run, folder)
-    rows = _fake_auto(folder, criterion="canary-f1")
+    rows = _fake_auto(folder, criterion=criterion)
     canary = {"canary_recall": 0.9, "flagged_share": 0.25, "canary_f1": 0.8372}
     rows = [{**r, **canary} if r["status"] == "chosen" else r for r in rows]
     write_csv(folder / "auto.csv", rows, (*COLUMNS, "canary_recall", "flagged_share",
                                           "canary_f1"))  # fmt: skip
+    return folder
+
+
+def test_the_canary_criterion_shows_its_columns_only_where_there_were_canaries(
+    plain_run, tmp_path
+):
+    folder = _canary_run(plain_run, tmp_path, "canary-f1")
     write_report(folder)
     section = _section((folder / "report.html").read_text(encoding="utf-8"))
     assert "<th>canary recall</th><th>flagged share</th><th>canary-f1 (criterion)</th>" in section
@@ -268,13 +275,7 @@ def test_read_auto_errors_name_what_was_expected(plain_run, tmp_path):
 
 
 def test_structured_canaries_say_where_their_classes_came_from(plain_run, tmp_path):
-    folder = tmp_path / "run"
-    shutil.copytree(plain_run, folder)
-    rows = _fake_auto(folder, criterion="canary-f1-structured")
-    canary = {"canary_recall": 0.9, "flagged_share": 0.25, "canary_f1": 0.8372}
-    rows = [{**r, **canary} if r["status"] == "chosen" else r for r in rows]
-    write_csv(folder / "auto.csv", rows, (*COLUMNS, "canary_recall", "flagged_share",
-                                          "canary_f1"))  # fmt: skip
+    folder = _canary_run(plain_run, tmp_path, "canary-f1-structured")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     note = "drawn from Confident Learning's joint on a cross-entropy probe of 2 epochs"
     config["auto"]["canary_note"] = note
