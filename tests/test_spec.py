@@ -149,11 +149,11 @@ def test_bundled_specs_load_and_expand():
     assert counts["paper-fig6"] == (2 + 9 + 9) * 3
     assert counts["peer-losses"] == 2 * 10 * 3  # 2 datasets x 10 loss settings x 3 seeds
     # --loss auto's evidence: 10 rows x (its 10 candidates + 5 criteria) x 3 seeds; the
-    # full-size confirmation 4 rows x {CE, BL, auto, auto-acc, auto-canary, auto-canary-s};
+    # full-size confirmation 4 rows x {CE, BL, auto, auto-canary, auto-canary-s};
     # cv 4 rows x 4 x
     # 3 seeds
     assert counts["auto"] == 10 * 15 * 3 == 450
-    assert counts["auto-full"] == 4 * 6
+    assert counts["auto-full"] == 4 * 5
     assert counts["auto-cv"] == 4 * 4 * 3
 
 
@@ -162,7 +162,7 @@ def test_the_auto_specs_run_the_default_criterion_beside_the_others():
     for name, protocol, others in (("auto", "in-sample",
                                     {"holdout-acc", "cl-cleaned", "canary-f1",
                                      "canary-f1-structured"}),
-                                   ("auto-full", "in-sample", {"holdout-acc", "canary-f1",
+                                   ("auto-full", "in-sample", {"canary-f1",
                                                                "canary-f1-structured"}),
                                    ("auto-cv", "cv", {"holdout-gap"})):  # fmt: skip
         autos = [t for t in load_spec(name).trials() if t.loss == "auto"]
