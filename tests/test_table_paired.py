@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from robustloss.experiments.autoselect import default_criterion
 from robustloss.report.table import (
     AUTO_NOTE,
     PAIRED_NOTE,
@@ -195,3 +196,26 @@ def test_the_auto_cell_is_the_protocols_default_criterion_named_or_not(protocol,
     assert {s.label for s in settings} == {"CE", "auto", f"auto criterion {other}"}
     auto = next(r for r in table1_rows(settings) if r["loss"] == "auto")
     assert auto["f1_mean"] == pytest.approx(0.7)
+
+
+def test_an_auto_trial_is_labelled_by_the_criterion_it_recorded_choosing_by():
+    """auto_criterion None means the default of the code that ran it: a trial that recorded
+    another criterion than today's default is that criterion's setting, not the default's
+    (and is not pooled with it)."""
+    default = default_criterion("in-sample")
+    old = "holdout-acc" if default != "holdout-acc" else "holdout-gap"
+    trials = [trial("ce", i, f, protocol="in-sample") for i, f in enumerate(CE)]
+    for i in range(3):
+        ran_old = trial("auto", i, 0.99, protocol="in-sample", auto_criterion=None)
+        ran_old["summary"]["auto"] = {"criterion": old}
+        ran_now = trial("auto", i, 0.7, protocol="in-sample", auto_criterion=None)
+        ran_now["summary"]["auto"] = {"criterion": default}
+        trials += [ran_old, ran_now]
+    trials += [trial("auto", i, 0.7, protocol="in-sample", auto_criterion=default)
+               for i in range(3)]  # fmt: skip
+    settings = group_settings(trials)
+    assert {s.label for s in settings} == {"CE", "auto", f"auto criterion {old}"}
+    auto = next(s for s in settings if s.label == "auto")
+    assert len(auto.seeds) == 6  # the recorded default and the named one: one setting
+    cell = next(r for r in table1_rows(settings) if r["loss"] == "auto")
+    assert cell["f1_mean"] == pytest.approx(0.7)  # not the other criterion's 0.99

@@ -264,7 +264,7 @@ def group_settings(trials: Sequence[dict[str, Any]]) -> list[Setting]:
     )
     settings: dict[str, Setting] = {}
     for trial in trials:
-        config = trial["config"]
+        config = _chosen_by(trial)
         row = (("data", config.get("dataset") or config.get("data")),
                ("noise", config.get("noise")),
                *((k, config.get(k)) for k in varying))
@@ -279,6 +279,18 @@ def group_settings(trials: Sequence[dict[str, Any]]) -> list[Setting]:
         setting.noise_seeds.append(seed if noise_seed is None else int(noise_seed))
         setting.summaries.append(trial["summary"] or {})
     return sorted(settings.values(), key=lambda s: (_row_key(s.row), setting_sort_key(s)))
+
+
+def _chosen_by(trial: dict[str, Any]) -> dict[str, Any]:
+    """The trial's config, an auto trial's ``auto_criterion`` None replaced by the criterion
+    it recorded choosing by (its summary's ``auto``): None means the default of the code
+    that ran it, and a default can change between versions, so that trials run under two
+    defaults are not pooled as one setting, nor shown as today's default."""
+    config = trial["config"]
+    if config.get("loss") != AUTO or config.get("auto_criterion") is not None:
+        return config
+    recorded = ((trial.get("summary") or {}).get("auto") or {}).get("criterion")
+    return {**config, "auto_criterion": recorded} if recorded else config
 
 
 def _row_key(row: tuple[tuple[str, Any], ...]) -> tuple:
