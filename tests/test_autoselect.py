@@ -452,8 +452,8 @@ def test_sweep_specs_take_auto():
     assert {(t.loss, t.gamma) for t in trials} == {("auto", None), ("blurry", "auto")}
     assert all(t.chooses_settings for t in trials) and len(trials) == 4
     bundled = load_spec("auto").trials()
-    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 4  # every criterion
-    assert len(bundled) == 2 * 5 * 3 * 14
+    assert sum(t.loss == "auto" for t in bundled) == 2 * 5 * 3 * 5  # every criterion
+    assert len(bundled) == 2 * 5 * 3 * 15
 
 
 def test_one_loss_search_without_cross_entropy_trains_its_own_warm_up():
