@@ -37,7 +37,7 @@ import argparse
 import statistics
 from collections import defaultdict
 
-from auto_table import _SHORT, DEFAULT, method_of
+from auto_table import CRITERION_SHORT, DEFAULT, method_of
 from robustloss.experiments.autoselect import candidate_grid
 from robustloss.report.table import load_trials
 
@@ -125,7 +125,7 @@ def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
     """auto runs by a canary criterion (auto-canary: canary-f1, auto-canary-s:
     canary-f1-structured) against auto (the gap) per noise kind, and their finalists
     replayed."""
-    name = _SHORT[criterion]
+    name = CRITERION_SHORT[criterion]
     f1 = {key: {m: v[0] for m, v in methods.items()} for key, methods in records(trials).items()}
     by_kind: dict[str, list[float]] = defaultdict(list)
     picks: dict[str, list[float]] = defaultdict(list)

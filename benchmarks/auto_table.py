@@ -42,7 +42,7 @@ from robustloss.experiments.autoselect import candidate_grid, default_criterion
 from robustloss.report.table import load_trials
 
 DEFAULT = "blurry gamma=0.4"
-_SHORT = {
+CRITERION_SHORT = {
     "holdout-acc": "auto-acc",
     "cl-cleaned": "auto-cl",
     "holdout-gap": "auto-gap",
@@ -64,7 +64,7 @@ def method_of(config: dict[str, Any], used: str | None = None) -> str:
         criterion = used or config.get("auto_criterion")
         if criterion is None or criterion == default_criterion(config.get("protocol", "cv")):
             return "auto"
-        return _SHORT[criterion]
+        return CRITERION_SHORT[criterion]
     parts = [loss]
     for key in ("gamma", "cutoff", "q"):
         if config.get(key) is not None:

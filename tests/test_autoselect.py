@@ -629,9 +629,17 @@ def test_canary_f1_estimates_the_rate_from_reliable_recalls_only():
         autoselect.canary_f1([1.5], [0.1])
 
 
-def _spy_trainer(seen: list):
+def _spy_trainer(seen: list, *, fail_probe: bool = False):
+    """``train``, recording each call's ``(labels, held-out labels, epochs)``; the held-out
+    labels are None for canary-f1-structured's probe (it has no held-out split), which
+    raises with ``fail_probe``."""
+
     def trainer(cfg, images, labels, **kw):
-        seen.append((np.asarray(labels).copy(), np.asarray(kw["test_labels"]).copy()))
+        held = kw.get("test_labels")
+        held = None if held is None else np.asarray(held).copy()
+        seen.append((np.asarray(labels).copy(), held, cfg.epochs))
+        if held is None and fail_probe:
+            raise RuntimeError("probe diverged")
         return train(cfg, images, labels, **kw)
 
     return trainer
@@ -654,7 +662,7 @@ def test_canary_f1_trains_on_the_canaries_and_chooses_by_the_estimate():
     train_idx, held_idx = autoselect._split(labels, 0.1, cfg.seed)
     search_idx = autoselect._subsample(train_idx, labels, plan.n_search, cfg.seed)
     pos, expected = autoselect.plant_canaries(labels[search_idx], num_classes=3, seed=cfg.seed)
-    for trained_on, held in seen:
+    for trained_on, held, _ in seen:
         np.testing.assert_array_equal(trained_on, expected)
         np.testing.assert_array_equal(held, labels[held_idx])
     assert (expected != labels[search_idx]).sum() == pos.size
@@ -678,7 +686,7 @@ def test_other_criteria_plant_no_canaries():
     assert all(r.canary_recall is None and r.canary_f1 is None for r in sel.results)
     train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
     search_idx = autoselect._subsample(train_idx, labels, sel.plan.n_search, cfg.seed)
-    for trained_on, _ in seen:  # exactly the given labels, none flipped
+    for trained_on, _, _ in seen:  # exactly the given labels, none flipped
         np.testing.assert_array_equal(trained_on, labels[search_idx])
 
 
@@ -725,23 +733,12 @@ def test_structured_canaries_go_where_the_transitions_send_them():
             autoselect.plant_canaries(labels, num_classes=4, seed=3, transitions=bad)
 
 
-def _spy_all(seen: list, fail_probe: bool = False):
-    def trainer(cfg, images, labels, **kw):
-        probe = kw.get("test_images") is None
-        seen.append((probe, cfg.epochs, np.asarray(labels).copy()))
-        if probe and fail_probe:
-            raise RuntimeError("probe diverged")
-        return train(cfg, images, labels, **kw)
-
-    return trainer
-
-
 def test_structured_canaries_come_from_a_probe_on_the_given_labels_and_are_budgeted():
     images, labels, _ = noisy_toy()
     cfg = tiny_train_config()
     seen: list = []
     kw = dict(train_config=cfg, criterion="canary-f1-structured", quiet=True)
-    a = select_settings(images, labels, **kw, trainer=_spy_all(seen))
+    a = select_settings(images, labels, **kw, trainer=_spy_trainer(seen))
     b = select_settings(images, labels, **kw)
     assert a.table() == b.table() and a.canary_transitions == b.canary_transitions
     plan = a.plan
@@ -756,8 +753,8 @@ def test_structured_canaries_come_from_a_probe_on_the_given_labels_and_are_budge
     train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
     search_idx = autoselect._subsample(train_idx, labels, plan.n_search, cfg.seed)
     # First the probe, on the given labels (no canaries, no held-out split) ...
-    probe, epochs, probe_labels = seen[0]
-    assert probe and epochs == autoselect.CANARY_PROBE_EPOCHS
+    probe_labels, probe_held, epochs = seen[0]
+    assert probe_held is None and epochs == autoselect.CANARY_PROBE_EPOCHS
     np.testing.assert_array_equal(probe_labels, labels[search_idx])
     # ... then every candidate on the canaries the recorded transitions put there.
     t = np.array(a.canary_transitions)
@@ -765,8 +762,8 @@ def test_structured_canaries_come_from_a_probe_on_the_given_labels_and_are_budge
     _, expected = autoselect.plant_canaries(
         labels[search_idx], num_classes=3, seed=cfg.seed, transitions=t
     )
-    assert all(not p for p, _, _ in seen[1:])
-    for _, _, trained_on in seen[1:]:
+    assert all(held is not None for _, held, _ in seen[1:])
+    for trained_on, _, _ in seen[1:]:
         np.testing.assert_array_equal(trained_on, expected)
     assert "probe" in a.canary_note and "highest canary-f1-structured" in a.why
     assert a.to_dict()["canary_transitions"] == [list(r) for r in a.canary_transitions]
@@ -777,12 +774,12 @@ def test_a_failing_probe_falls_back_to_uniform_canaries_and_says_so():
     cfg = tiny_train_config()
     seen: list = []
     sel = select_settings(images, labels, train_config=cfg, criterion="canary-f1-structured",
-                          quiet=True, trainer=_spy_all(seen, fail_probe=True))  # fmt: skip
+                          quiet=True, trainer=_spy_trainer(seen, fail_probe=True))  # fmt: skip
     assert sel.canary_transitions is None
     assert sel.canary_note.startswith("uniform") and "probe diverged" in sel.canary_note
     train_idx, _ = autoselect._split(labels, 0.1, cfg.seed)
     search_idx = autoselect._subsample(train_idx, labels, sel.plan.n_search, cfg.seed)
     _, expected = autoselect.plant_canaries(labels[search_idx], num_classes=3, seed=cfg.seed)
-    for _, _, trained_on in seen[1:]:
+    for trained_on, _, _ in seen[1:]:
         np.testing.assert_array_equal(trained_on, expected)
     assert sel.chosen is not None

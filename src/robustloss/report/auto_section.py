@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from robustloss._io import read_csv, save_figure
+from robustloss.experiments.autoselect import CANARY_CRITERIA
 
 __all__ = [
     "AUTO_FIGURE",
@@ -318,7 +319,7 @@ def _candidates_table(choice: AutoChoice) -> str:
         "holdout-gap" + (" (criterion)" if crit == "holdout-gap" else ""),
         *(
             ["canary recall", "flagged share", "canary-f1"
-             + (" (criterion)" if crit in ("canary-f1", "canary-f1-structured") else "")]
+             + (" (criterion)" if crit in CANARY_CRITERIA else "")]
             if canaries
             else []
         ),
