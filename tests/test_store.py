@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import sqlite3
 import threading
 
 import pytest
 
+from robustloss.experiments.config import config_hash
 from robustloss.experiments.store import SCHEMA_VERSION, ResultStore, history_rows
 
 
@@ -199,3 +201,92 @@ def test_trials_record_their_resolved_precision_and_results_warn_on_a_mix(tmp_pa
         rows = list(csv.DictReader(f))
     assert [r["precision_used"] for r in rows] == ["fp32", "bf16"]
     assert [r["cpu_capability"] for r in rows] == ["AVX2", "AVX512"]
+
+
+def _v1_database(path, rows: list[tuple[str, dict, str, dict | None]], sweeps: dict) -> None:
+    """A version-1 database holding ``rows`` (hash, config, status, summary); ``sweeps``
+    maps a sweep name to the hashes it lists. Each trial gets one history row."""
+    with ResultStore(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        for h, config, status, summary in rows:
+            conn.execute(
+                "INSERT INTO trials (hash, sweep, config, status, summary, created) "
+                "VALUES (?, 's', ?, ?, ?, 0)",
+                (h, json.dumps(config), status, None if summary is None else json.dumps(summary)),
+            )
+            conn.execute(
+                "INSERT INTO history (hash, fold, epoch, record) VALUES (?, 0, 0, ?)",
+                (h, json.dumps({"from": h})),
+            )
+        for name, hashes in sweeps.items():
+            conn.executemany(
+                "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?)",
+                [(name, h, i) for i, h in enumerate(hashes)],
+            )
+
+
+def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
+    """Version 1 hashed an auto trial left to the default criterion without it, so its hash
+    meant whatever the default was when it ran. Opened for writing, each finished one names
+    the criterion it recorded, a pending one takes today's default, both under the hash
+    their config has now, with history and sweeps; readers read version 1 as it is."""
+    auto = {"loss": "auto", "protocol": "in-sample", "seed": 0}
+    canary = {**auto, "auto_criterion": "canary-f1-structured"}
+    rows = [
+        ("old-gap", auto, "done", {"f1": 0.7, "auto": {"criterion": "holdout-gap"}}),
+        ("old-pending", {**auto, "seed": 1}, "pending", None),
+        ("old-unknown", {**auto, "seed": 2}, "done", {"f1": 0.6}),
+        ("ce", {"loss": "ce", "seed": 0}, "done", {"f1": 0.5}),
+        # The same experiment twice: once left to the default (which then was canary-s), once
+        # named; both finished: the named one stays, the other's sweep joins it.
+        ("old-canary", {**auto, "seed": 3}, "done", {"f1": 0.8, "auto": {"criterion": "canary-f1-structured"}}),  # noqa: E501
+        (config_hash({**canary, "seed": 3}), {**canary, "seed": 3}, "done", {"f1": 0.81}),
+        # Here the named one never ran: the finished one takes its place.
+        ("old-done", {**auto, "seed": 4}, "done", {"f1": 0.9, "auto": {"criterion": "canary-f1-structured"}}),  # noqa: E501
+        (config_hash({**canary, "seed": 4}), {**canary, "seed": 4}, "pending", None),
+    ]
+    sweeps = {"a": ["old-gap", "old-pending", "old-unknown", "ce", "old-canary", "old-done"],
+              "b": ["old-gap", config_hash({**canary, "seed": 3}),
+                    config_hash({**canary, "seed": 4})]}  # fmt: skip
+    db = tmp_path / "v1.db"
+    _v1_database(db, rows, sweeps)
+    with ResultStore(db, readonly=True) as store:  # read as it is
+        assert {t["hash"] for t in store.trials()} == {h for h, *_ in rows}
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert version[0] == "1"
+
+    with ResultStore(db) as store:
+        trials = {t["hash"]: t for t in store.trials()}
+        gap = config_hash({**auto, "auto_criterion": "holdout-gap"})
+        pending = config_hash({**auto, "seed": 1})
+        assert pending == config_hash({**canary, "seed": 1})  # today's default, named or not
+        seed3, seed4 = config_hash({**canary, "seed": 3}), config_hash({**canary, "seed": 4})
+        assert set(trials) == {gap, pending, "old-unknown", "ce", seed3, seed4}
+        assert trials[gap]["config"]["auto_criterion"] == "holdout-gap"
+        assert trials[gap]["status"] == "done" and trials[gap]["summary"]["f1"] == 0.7
+        assert [r["from"] for r in store.history(gap)] == ["old-gap"]
+        assert trials[pending]["config"].get("auto_criterion") is None
+        assert trials[pending]["status"] == "pending"
+        assert trials[seed3]["summary"]["f1"] == 0.81  # the named one, both done
+        assert [r["from"] for r in store.history(seed3)] == [seed3]
+        assert trials[seed4]["summary"]["f1"] == 0.9  # the finished one
+        assert trials[seed4]["status"] == "done"
+        assert [r["from"] for r in store.history(seed4)] == ["old-done"]
+        assert {t["hash"] for t in store.trials(sweep="a")} == {
+            gap, pending, "old-unknown", "ce", seed3, seed4
+        }
+        assert {t["hash"] for t in store.trials(sweep="b")} == {gap, seed3, seed4}
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert int(version[0]) == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        (orphans,) = conn.execute(
+            "SELECT COUNT(*) FROM history WHERE hash NOT IN (SELECT hash FROM trials)"
+        ).fetchone()
+        assert orphans == 0
+    with ResultStore(db) as store:  # opening again changes nothing
+        assert {t["hash"] for t in store.trials()} == set(trials)

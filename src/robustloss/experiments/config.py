@@ -18,7 +18,7 @@ from typing import Any
 
 from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY, needs
-from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
+from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA, resolve_criterion
 from robustloss.heads import HEAD_NAMES
 from robustloss.losses import (
     CONFIG_LOSS_PARAMS,
@@ -75,8 +75,9 @@ SOURCE_FIELDS: tuple[str, ...] = ("features", "labels", "labels_column", "pred_p
 #: out of :func:`config_hash` (so default configs hash as before these fields existed).
 DETECTOR_FIELD_DEFAULTS: dict[str, Any] = {"detector": "cl", "compare_detectors": None}
 
-#: Fields added for settings chosen without ground truth (``loss="auto"``), likewise.
-#: auto_criterion None is the protocol's default (autoselect.default_criterion).
+#: Fields added for settings chosen without ground truth (``loss="auto"``), likewise (a
+#: config without a search). A search's auto_criterion None is the protocol's default
+#: (autoselect.default_criterion), which :meth:`RunConfig.resolved` fills in before hashing.
 AUTO_FIELD_DEFAULTS: dict[str, Any] = {"auto_criterion": None}
 
 _HASH_DEFAULTS: dict[str, Any] = {**DETECTOR_FIELD_DEFAULTS, **AUTO_FIELD_DEFAULTS}
@@ -223,7 +224,8 @@ class RunConfig:
     pred_probs: str | None = None
     head: str | None = None
     # The criterion a loss="auto" search chooses by (robustloss.experiments.autoselect); None:
-    # the protocol's default (holdout-gap in-sample, holdout-acc for cv).
+    # the protocol's default (canary-f1-structured in-sample, holdout-acc for cv), which
+    # resolved() names.
     auto_criterion: str | None = None
 
     def __post_init__(self) -> None:
@@ -511,9 +513,14 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def resolved(self) -> dict[str, Any]:
-        """All fields with ``noise_seed`` filled in: what the run actually used."""
+        """All fields with ``noise_seed`` filled in, and a search's ``auto_criterion`` (None:
+        the protocol's default, :func:`~robustloss.experiments.autoselect.default_criterion`):
+        what the run actually used. So a config that leaves the criterion to the default and
+        one that names it hash alike, and a changed default is a different experiment."""
         d = self.to_dict()
         d["noise_seed"] = self.resolved_noise_seed
+        if self.chooses_settings:
+            d["auto_criterion"] = resolve_criterion(self.auto_criterion, self.protocol)
         return d
 
     @classmethod

@@ -1,6 +1,7 @@
 """The results database of sweeps: one SQLite file (stdlib ``sqlite3``) in WAL mode.
 
-Tables (schema version :data:`SCHEMA_VERSION`, created idempotently):
+Tables (schema version :data:`SCHEMA_VERSION`, created idempotently; an older database is
+upgraded when opened for writing, and read as it is when opened read-only):
 
 - ``trials``: one row per trial, keyed by ``hash`` (:func:`config_hash` of its resolved
   config): ``config`` JSON, ``status`` (``pending``/``running``/``done``/``failed``),
@@ -19,6 +20,14 @@ A trial left ``running`` by a killed driver is set back to ``pending`` when the 
 opens the database (:meth:`ResultStore.open_for_sweep`); a lock file beside the database
 keeps two drivers from sharing one.
 
+Version 2 (from 1): a search's hash names the criterion it chose by. Version 1 hashed a
+``loss = "auto"`` trial without ``auto_criterion`` when it was left to the protocol's
+default, so the same hash meant whatever the default was when the trial ran; now
+:meth:`RunConfig.resolved <robustloss.experiments.config.RunConfig.resolved>` fills the
+default in before hashing. The upgrade (:func:`name_recorded_criteria`) gives each such
+finished trial the criterion its summary recorded, and one that has not run today's
+default, under the hash its config now has.
+
 The database belongs on a local disk: SQLite's WAL needs shared memory and POSIX locks
 that network filesystems (NFS, Lustre, GPFS home directories) do not reliably provide.
 """
@@ -36,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from robustloss._io import json_text
-from robustloss.experiments.config import RunConfig
+from robustloss.experiments.autoselect import AUTO
+from robustloss.experiments.config import LOSS_FIELDS, RunConfig, config_hash
 from robustloss.experiments.results import TrialRecord, trial_table, write_trials_csv
 
 __all__ = [
@@ -44,6 +54,7 @@ __all__ = [
     "STATUSES",
     "ResultStore",
     "history_rows",
+    "name_recorded_criteria",
     "trial_table",  # re-exported from robustloss.experiments.results
     "write_trials_csv",
 ]
@@ -53,7 +64,10 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no cross-driver lock
     fcntl = None
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions a read-only open accepts as they are (readers fill an unset criterion from the
+#: trial's summary: robustloss.report.table).
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
 
 _SCHEMA = """
@@ -148,6 +162,66 @@ def history_rows(history: Any) -> list[tuple[int, int, dict[str, Any]]]:
     return rows
 
 
+def name_recorded_criteria(conn: sqlite3.Connection) -> int:
+    """Upgrade a version-1 database's trials to version 2's hashes; return how many moved.
+
+    A trial whose search left ``auto_criterion`` unset gets, when it finished, the criterion
+    its summary recorded choosing by (it ran under the default of its day), and otherwise
+    keeps it unset (it will run under today's default); either way it moves to the hash
+    :func:`config_hash` now gives its config, with its history and sweep memberships. A
+    finished trial that recorded no criterion, or whose config no longer validates, is left
+    as it was. Where the new hash is already a trial (the same experiment run twice, once
+    with the criterion named), the finished one is kept, the existing one if both are, and
+    the other's sweep memberships join it. Call inside a transaction.
+    """
+    moved = 0
+    for row in conn.execute("SELECT * FROM trials").fetchall():
+        config = json.loads(row["config"])
+        searches = config.get("loss") == AUTO or any(config.get(k) == AUTO for k in LOSS_FIELDS)
+        if not searches or config.get("auto_criterion") is not None:
+            continue
+        summary = json.loads(row["summary"]) if row["summary"] else {}
+        recorded = (summary.get("auto") or {}).get("criterion")
+        if row["status"] == "done" and recorded is None:
+            continue
+        if recorded is not None:
+            config = {**config, "auto_criterion": recorded}
+        try:
+            new = config_hash(config)
+        except ValueError:
+            continue
+        old = row["hash"]
+        if new == old:
+            continue
+        other = conn.execute("SELECT status FROM trials WHERE hash = ?", (new,)).fetchone()
+        members = conn.execute(
+            "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (old,)
+        ).fetchall()
+        if other is not None and (other["status"] == "done" or row["status"] != "done"):
+            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
+        else:
+            if other is not None:  # this one finished, the other did not: this one stays
+                members += conn.execute(
+                    "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (new,)
+                ).fetchall()
+                conn.execute("DELETE FROM trials WHERE hash = ?", (new,))
+            values = {**dict(row), "hash": new, "config": _json(config)}
+            conn.execute(
+                f"INSERT INTO trials ({', '.join(values)}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            conn.execute("UPDATE history SET hash = ? WHERE hash = ?", (new, old))
+            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
+        conn.executemany(
+            "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
+            "ON CONFLICT (sweep, hash) DO NOTHING",
+            [(m["sweep"], new, m["position"]) for m in members],
+        )
+        moved += 1
+    return moved
+
+
 class ResultStore:
     """A results database at ``path`` (created with its folder on first use).
 
@@ -191,6 +265,13 @@ class ResultStore:
                 "ON CONFLICT (key) DO NOTHING",
                 (str(SCHEMA_VERSION),),
             )
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row["value"] == "1":
+                name_recorded_criteria(c)
+                c.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
 
     def _check_version(self) -> None:
         try:
@@ -201,11 +282,12 @@ class ResultStore:
             raise ValueError(
                 f"{str(self.path)!r} is not a robustloss results database: {exc}"
             ) from exc
-        if row is None or int(row["value"]) != SCHEMA_VERSION:
+        if row is None or int(row["value"]) not in READABLE_VERSIONS:
             found = None if row is None else row["value"]
             raise ValueError(
                 f"results database {str(self.path)!r} has schema version {found}, "
-                f"expected {SCHEMA_VERSION}"
+                f"expected one of {READABLE_VERSIONS} (opened for writing, older ones are "
+                f"upgraded to {SCHEMA_VERSION})"
             )
 
     def close(self) -> None:
