@@ -22,10 +22,10 @@ not a method's cost. Printed: mean F1 over rows and seeds against the oracle of 
 (ground truth), the default and auto as it ran, then per row.
 
 Then, where the database holds auto runs with criterion canary-f1 (``auto-canary``) or
-canary-f1-structured (``auto-canary-s``): their
-F1 against the gap's (``auto``) per noise kind, and, on their recorded searches, what
-choosing among their finalists by another criterion would give (the fixed trials' F1 of the
-pick; "best finalist" uses GROUND TRUTH).
+canary-f1-structured (the in-sample default, ``auto``): their F1 against holdout-gap's
+(``auto-gap``) per noise kind, and, on their recorded searches, what choosing among their
+finalists by another criterion would give (the fixed trials' F1 of the pick; "best
+finalist" uses GROUND TRUTH).
 
 With a cv database (second argument): cleanlab's estimate from out-of-sample (5-fold)
 probabilities against the true rate, the label-free estimate a held-out split would give.
@@ -122,20 +122,20 @@ def replay(trials: list[dict], name: str = "trials") -> list[str]:
 
 
 def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
-    """auto runs by a canary criterion (auto-canary: canary-f1, auto-canary-s:
-    canary-f1-structured) against auto (the gap) per noise kind, and their finalists
-    replayed."""
-    name = CRITERION_SHORT[criterion]
+    """auto runs by a canary criterion (the criterion they recorded choosing by) against
+    holdout-gap's on the same row and seed, per noise kind, and their finalists replayed."""
+    gap = CRITERION_SHORT["holdout-gap"]
     f1 = {key: {m: v[0] for m, v in methods.items()} for key, methods in records(trials).items()}
     by_kind: dict[str, list[float]] = defaultdict(list)
     picks: dict[str, list[float]] = defaultdict(list)
     for trial in trials:
         c, s = trial["config"], trial.get("summary") or {}
-        if c.get("auto_criterion") != criterion or s.get("f1") is None:
+        used = (s.get("auto") or {}).get("criterion") or c.get("auto_criterion")
+        if c.get("loss") != "auto" or used != criterion or s.get("f1") is None:
             continue
         key = (c["dataset"], c["noise_kind"], float(c["noise"]), int(c["seed"]))
-        if "auto" in f1[key]:
-            by_kind[c["noise_kind"]].append(float(s["f1"]) - f1[key]["auto"])
+        if gap in f1[key]:
+            by_kind[c["noise_kind"]].append(float(s["f1"]) - f1[key][gap])
         finalists = [r for r in s["auto"]["candidates"] if r["status"] in ("chosen", "kept")]
         if any(r["candidate"] not in f1[key] for r in finalists):
             continue
@@ -151,7 +151,7 @@ def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
         picks["best finalist (GROUND TRUTH)"].append(max(fixed(r) for r in finalists))
     if not by_kind:
         return []
-    lines = ["", f"{name} − auto (holdout-gap), paired, by noise kind:", "",
+    lines = ["", f"{criterion} − holdout-gap, paired, by noise kind:", "",
              "| noise kind | pairs | mean difference | canary higher | lower |",
              "|---|---|---|---|---|"]  # fmt: skip
     every = [d for v in by_kind.values() for d in v]
@@ -159,7 +159,7 @@ def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
         lines.append(f"| {kind} | {len(d)} | {statistics.mean(d):+.4f} "
                      f"| {sum(x > 0 for x in d)} | {sum(x < 0 for x in d)} |")  # fmt: skip
     if picks:
-        lines += ["", f"{name}'s finalists ({len(picks['holdout-gap'])} searches), "
+        lines += ["", f"{criterion}'s finalists ({len(picks['holdout-gap'])} searches), "
                   "chosen by (fixed trials' F1 of the pick):", ""]  # fmt: skip
         lines += [f"- {label}: {statistics.mean(v):.4f}" for label, v in picks.items()]
     return lines

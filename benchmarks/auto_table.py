@@ -11,11 +11,11 @@ over the seeds, for:
 - **oracle**: per seed, the best F1 among auto's own candidate grid (every candidate run as
   a fixed setting for E epochs), i.e. chosen WITH the known corruptions, as the paper's
   Table 1 chose; an upper bound, not a method;
-- **auto**: ``--loss auto`` with the protocol's default criterion (holdout-gap in-sample,
-  holdout-acc for cv), chosen from the noisy labels alone; and, beside it, the other
-  criteria run explicitly (**auto-acc**: holdout-acc, **auto-cl**: cl-cleaned,
-  **auto-gap**: holdout-gap where it is not the default, **auto-canary**: canary-f1,
-  **auto-canary-s**: canary-f1-structured).
+- **auto**: ``--loss auto`` with the protocol's default criterion (canary-f1-structured
+  in-sample, holdout-acc for cv), chosen from the noisy labels alone; and, beside it, the
+  other criteria run explicitly (**auto-acc**: holdout-acc, **auto-cl**: cl-cleaned,
+  **auto-gap**: holdout-gap, **auto-canary**: canary-f1, **auto-canary-s**:
+  canary-f1-structured where it is not the default).
 
 Every comparison is paired (same seeds, same corruption): per row, the number of seeds on
 which auto is higher and a paired t-test's two-sided p-value (``scipy.stats.ttest_rel``;

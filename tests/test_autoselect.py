@@ -192,7 +192,8 @@ def test_the_gaps_training_side_is_the_eval_mode_fit_of_a_probe_of_the_examples_
 
 @pytest.mark.parametrize(
     ("protocol", "expected"),
-    [("in-sample", "holdout-gap"), ("paper-cv", "holdout-gap"), ("embed-cv", "holdout-gap"),
+    [("in-sample", "canary-f1-structured"), ("paper-cv", "canary-f1-structured"),
+     ("embed-cv", "canary-f1-structured"),
      ("cv", "holdout-acc")],
 )  # fmt: skip
 def test_the_default_criterion_follows_where_the_probabilities_come_from(protocol, expected):
@@ -206,17 +207,22 @@ def test_the_default_criterion_follows_where_the_probabilities_come_from(protoco
         plan_search(labels, epochs=10, protocol=protocol, criterion="oracle")
 
 
-def test_an_in_sample_run_chooses_by_the_gap_unless_told(tmp_path):
+def test_an_in_sample_run_chooses_by_structured_canaries_unless_told(tmp_path):
     images, labels = synthetic_images(300, 0)
     npz = tmp_path / "toy.npz"
     np.savez(npz, images=images, labels=labels)
     cfg = RunConfig.from_dict(tiny_run(data=str(npz), dataset=None, protocol="in-sample"))
     assert cfg.auto_criterion is None
-    assert "by holdout-gap" in " ".join(plan_lines(cfg, corrupt=True))
+    assert "by canary-f1-structured" in " ".join(plan_lines(cfg, corrupt=True))
     told = dataclasses.replace(cfg, auto_criterion="holdout-acc")
     assert "by holdout-acc" in " ".join(plan_lines(told, corrupt=True))
-    # The default's hash is the config's without the field; a named criterion is a setting.
-    assert config_hash(cfg) != config_hash(told)
+    # The hash names the criterion the search runs by, default or told: leaving it to the
+    # default and naming the default are one experiment; another criterion is another.
+    named = dataclasses.replace(cfg, auto_criterion="canary-f1-structured")
+    assert cfg.resolved()["auto_criterion"] == "canary-f1-structured"
+    assert config_hash(cfg) == config_hash(named) != config_hash(told)
+    cv = dataclasses.replace(cfg, protocol="cv")
+    assert config_hash(cv) == config_hash(dataclasses.replace(cv, auto_criterion="holdout-acc"))
 
 
 def test_the_search_takes_no_truth():
@@ -568,7 +574,7 @@ def test_a_fast_learner_is_scored_where_its_final_run_would_stop_not_at_its_earl
     early_peak = max(autoselect._gap_scores(ce.curve, ce.train_curve))
     assert early_peak > max(autoselect._gap_scores(robust.curve, robust.train_curve))
     assert ce.stop_epoch == 4 and ce.holdout_gap == pytest.approx(0.65)
-    plan = plan_search(np.arange(3000) % 3, epochs=4, protocol="in-sample")
+    plan = plan_search(np.arange(3000) % 3, epochs=4, protocol="in-sample", criterion="holdout-gap")
     sel = autoselect._decide(plan, [ce, robust], 0.0, 0.0)
     assert sel.chosen.name == "blurry gamma=0.6" and sel.settings()["epochs"] == 4
     assert "at its stop epoch" in sel.why and "runner-up ce" in sel.why

@@ -46,7 +46,8 @@ def _trial(seed: int, f1: float, est: float, *, loss: str, auto=None, **params) 
 def _trials(seed: int, *, full_grid: bool = True) -> list[dict]:
     """The grid as fixed trials: the candidate estimating 0.20 (the true rate) has F1 0.95,
     the others estimate 0.10 + 0.01 i and have F1 0.80; CE estimates 0.20 exactly too (and
-    must not be picked); plus an auto trial."""
+    must not be picked); plus two auto trials: by the in-sample default (criterion unset,
+    recorded canary-f1-structured; F1 0.80, chose gce) and by holdout-gap (F1 0.85)."""
     out = []
     grid = candidate_grid(10)
     for i, c in enumerate(grid if full_grid else grid[:3]):
@@ -57,9 +58,15 @@ def _trials(seed: int, *, full_grid: bool = True) -> list[dict]:
             out.append(_trial(seed, 0.95, 0.20, loss=c.loss, delay=c.delay, **params))
         else:
             out.append(_trial(seed, 0.80, 0.10 + 0.001 * i, loss=c.loss, delay=c.delay, **params))
-    auto = {"criterion": "holdout-gap", "settings": {"loss": "blurry", "gamma": 0.6, "delay": 0,
-            "epochs": 10}, "ratio_measured": 2.5}  # fmt: skip
-    out.append(_trial(seed, 0.85, 0.15, loss="auto", auto=auto))
+    gap = {"criterion": "holdout-gap", "settings": {"loss": "blurry", "gamma": 0.6, "delay": 0,
+           "epochs": 10}, "ratio_measured": 2.5}  # fmt: skip
+    out.append(_trial(seed, 0.85, 0.15, loss="auto", auto=gap, auto_criterion="holdout-gap"))
+    candidates = [{"candidate": "gce q=0.7", "status": "chosen", "holdout_gap": 0.5,
+                   "holdout_acc": 0.7}]  # fmt: skip
+    default = {"criterion": "canary-f1-structured", "candidates": candidates,
+               "settings": {"loss": "gce", "q": 0.7, "delay": 0, "epochs": 10},
+               "ratio_measured": 2.5}  # fmt: skip
+    out.append(_trial(seed, 0.80, 0.15, loss="auto", auto=default))
     return out
 
 
@@ -75,7 +82,7 @@ def test_calibration_to_the_true_rate_picks_the_matching_robust_candidate(replay
     assert oracle[1] == "0.9500"
     calibrated = _row(lines, "calibrated to: true rate (GROUND TRUTH)")
     assert calibrated[1] == "0.9500" and calibrated[2] == "+0.0000"  # gce, not CE
-    assert _row(lines, "auto as run")[1] == "0.8500"
+    assert _row(lines, "auto as run")[1] == "0.8000"  # the default criterion's
     # the label-free targets sit below 0.20: they pick a 0.80 candidate
     assert _row(lines, "calibrated to: median of the candidates' estimates")[1] == "0.8000"
 
@@ -101,7 +108,7 @@ def test_canary_is_compared_with_the_gap_and_its_finalists_replayed(replay):
               "epochs": 10}, "ratio_measured": 2.5, "candidates": candidates}  # fmt: skip
     trial = _trial(0, 0.90, 0.2, loss="auto", auto=record, auto_criterion="canary-f1")
     lines = replay.canary([*_trials(0), trial])
-    assert "| symmetric | 1 | +0.0500 | 1 | 0 |" in lines  # 0.90 against auto's 0.85
+    assert "| symmetric | 1 | +0.0500 | 1 | 0 |" in lines  # 0.90 against the gap's 0.85
     assert "- canary-f1 (its choice): 0.9500" in lines
     assert "- holdout-gap: 0.8000" in lines  # the pruned CE is no finalist
     assert "- best finalist (GROUND TRUTH): 0.9500" in lines
@@ -109,14 +116,9 @@ def test_canary_is_compared_with_the_gap_and_its_finalists_replayed(replay):
 
 
 def test_each_canary_criterion_has_its_own_section(replay):
-    candidates = [{"candidate": "gce q=0.7", "status": "chosen", "holdout_gap": 0.5,
-                   "holdout_acc": 0.7}]  # fmt: skip
-    settings = {"loss": "gce", "q": 0.7, "delay": 0, "epochs": 10}
-    record = {"criterion": "canary-f1-structured", "settings": settings,
-              "ratio_measured": 2.5, "candidates": candidates}  # fmt: skip
-    trial = _trial(0, 0.80, 0.2, loss="auto", auto=record,
-                   auto_criterion="canary-f1-structured")  # fmt: skip
-    lines = replay.canary([*_trials(0), trial], "canary-f1-structured")
-    assert "auto-canary-s − auto (holdout-gap), paired, by noise kind:" in lines
-    assert "| symmetric | 1 | -0.0500 | 0 | 1 |" in lines
-    assert replay.canary([*_trials(0), trial]) == []  # not a canary-f1 run
+    """The default's trials (criterion unset) are found by the criterion they recorded."""
+    lines = replay.canary(_trials(0), "canary-f1-structured")
+    assert "canary-f1-structured − holdout-gap, paired, by noise kind:" in lines
+    assert "| symmetric | 1 | -0.0500 | 0 | 1 |" in lines  # 0.80 against the gap's 0.85
+    assert "- canary-f1-structured (its choice): 0.9500" in lines
+    assert replay.canary(_trials(0)) == []  # not a canary-f1 run

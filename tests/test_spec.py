@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from robustloss.experiments.autoselect import CRITERIA, default_criterion
 from robustloss.experiments.config import RunConfig, config_hash
 from robustloss.experiments.spec import (
     expand_spec,
@@ -149,25 +150,33 @@ def test_bundled_specs_load_and_expand():
     assert counts["paper-fig6"] == (2 + 9 + 9) * 3
     assert counts["peer-losses"] == 2 * 10 * 3  # 2 datasets x 10 loss settings x 3 seeds
     # --loss auto's evidence: 10 rows x (its 10 candidates + 5 criteria) x 3 seeds; the
-    # full-size confirmation 4 rows x {CE, BL, auto, auto-canary, auto-canary-s};
-    # cv 4 rows x 4 x
-    # 3 seeds
+    # full-size confirmation 4 rows x {CE, BL, auto, auto-gap, auto-canary}, and a second
+    # seed of {CE, BL, auto} on two rows; cv 4 rows x {CE, BL, auto, auto-gap} x 3 seeds
     assert counts["auto"] == 10 * 15 * 3 == 450
-    assert counts["auto-full"] == 4 * 5
+    assert counts["auto-full"] == 4 * 5 + 2 * 3
     assert counts["auto-cv"] == 4 * 4 * 3
 
 
 def test_the_auto_specs_run_the_default_criterion_beside_the_others():
-    """The default criterion is the protocol's (auto_criterion unset); the others named."""
-    for name, protocol, others in (("auto", "in-sample",
-                                    {"holdout-acc", "cl-cleaned", "canary-f1",
-                                     "canary-f1-structured"}),
-                                   ("auto-full", "in-sample", {"canary-f1",
-                                                               "canary-f1-structured"}),
-                                   ("auto-cv", "cv", {"holdout-gap"})):  # fmt: skip
+    """The protocol's default criterion (auto_criterion unset) beside others, named; the
+    default on every row and no criterion twice (the counts above: nothing deduplicated)."""
+    specs = (
+        ("auto", "in-sample", set(CRITERIA)),
+        ("auto-full", "in-sample", {"canary-f1-structured", "holdout-gap", "canary-f1"}),
+        ("auto-cv", "cv", {"holdout-acc", "holdout-gap"}),
+    )
+    for name, protocol, criteria in specs:
         autos = [t for t in load_spec(name).trials() if t.loss == "auto"]
         assert {t.protocol for t in autos} == {protocol}
-        assert {t.auto_criterion for t in autos} == {None, *others}
+        resolved = [t.resolved()["auto_criterion"] for t in autos]
+        assert set(resolved) == criteria
+        unset = {c for t, c in zip(autos, resolved, strict=True) if t.auto_criterion is None}
+        assert unset == {default_criterion(protocol)}
+        per_row: dict[tuple, list[str]] = {}
+        for t, c in zip(autos, resolved, strict=True):
+            per_row.setdefault((t.dataset, t.noise_kind, t.noise, t.seed), []).append(c)
+        for crits in per_row.values():  # the default on every row, no criterion twice
+            assert default_criterion(protocol) in crits and len(set(crits)) == len(crits)
 
 
 def test_peer_losses_pairs_detached_blurry_with_gce_of_the_same_exponent():

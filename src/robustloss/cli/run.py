@@ -145,8 +145,8 @@ def _add_loss_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> Non
         "detection suffers from), canary-f1 (the F1 of the in-sample detection, "
         "estimated from labels flipped on purpose) or canary-f1-structured (the same, the "
         "labels flipped the way the data's own wrong labels are, learnt by a short "
-        "cross-entropy probe) (default: holdout-gap for --protocol in-sample, holdout-acc "
-        "for cv)",
+        "cross-entropy probe) (default: canary-f1-structured for --protocol in-sample, "
+        "holdout-acc for cv)",
     )
     g.add_argument(
         "--delay", type=int, help=f"cross-entropy warm-up epochs d (default: {defaults['delay']})"
