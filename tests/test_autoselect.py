@@ -399,6 +399,9 @@ def test_a_run_with_loss_auto_writes_its_choice(tmp_path):
     meta = json.loads((out / "config.json").read_text())
     assert meta["config_used"]["loss"] == settings["loss"]
     assert meta["config_used"]["epochs"] == settings["epochs"]
+    # The criterion left to the default is recorded by name, as the search used it.
+    default = autoselect.default_criterion(meta["config"]["protocol"])
+    assert meta["config"]["auto_criterion"] == summary.auto["criterion"] == default
     assert meta["train_config"]["epochs"] == settings["epochs"]
     assert meta["auto"]["plan"]["ratio"] <= 2.5 + 1e-9 or "over budget" in " ".join(
         plan_lines(RunConfig.from_dict(tiny_run(data=str(npz), dataset=None)), corrupt=True)
