@@ -232,7 +232,8 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
     """Version 1 hashed an auto trial left to the default criterion without it, so its hash
     meant whatever the default was when it ran. Opened for writing, each finished one names
     the criterion it recorded, a pending one takes today's default, both under the hash
-    their config has now, with history and sweeps; readers read version 1 as it is."""
+    their config has now, with history and sweeps; a reader sees the same, the file
+    untouched."""
     auto = {"loss": "auto", "protocol": "in-sample", "seed": 0}
     canary = {**auto, "auto_criterion": "canary-f1-structured"}
     rows = [
@@ -253,11 +254,12 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
                     config_hash({**canary, "seed": 4})]}  # fmt: skip
     db = tmp_path / "v1.db"
     _v1_database(db, rows, sweeps)
-    with ResultStore(db, readonly=True) as store:  # read as it is
-        assert {t["hash"] for t in store.trials()} == {h for h, *_ in rows}
-    with sqlite3.connect(db) as conn:
+    with ResultStore(db, readonly=True) as store:  # read upgraded, in memory
+        upgraded = {t["hash"] for t in store.trials()}
+    with sqlite3.connect(db) as conn:  # the file as it was
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         assert version[0] == "1"
+        assert {h for (h,) in conn.execute("SELECT hash FROM trials")} == {h for h, *_ in rows}
 
     with ResultStore(db) as store:
         trials = {t["hash"]: t for t in store.trials()}
@@ -288,5 +290,6 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
             "SELECT COUNT(*) FROM history WHERE hash NOT IN (SELECT hash FROM trials)"
         ).fetchone()
         assert orphans == 0
+    assert upgraded == set(trials)  # what readers saw before is what the file now holds
     with ResultStore(db) as store:  # opening again changes nothing
         assert {t["hash"] for t in store.trials()} == set(trials)

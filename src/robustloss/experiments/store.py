@@ -1,7 +1,8 @@
 """The results database of sweeps: one SQLite file (stdlib ``sqlite3``) in WAL mode.
 
 Tables (schema version :data:`SCHEMA_VERSION`, created idempotently; an older database is
-upgraded when opened for writing, and read as it is when opened read-only):
+upgraded when opened for writing, and read through an upgraded in-memory copy when opened
+read-only, the file left as it is):
 
 - ``trials``: one row per trial, keyed by ``hash`` (:func:`config_hash` of its resolved
   config): ``config`` JSON, ``status`` (``pending``/``running``/``done``/``failed``),
@@ -65,8 +66,8 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-driver lock
     fcntl = None
 
 SCHEMA_VERSION = 2
-#: Versions a read-only open accepts as they are (readers fill an unset criterion from the
-#: trial's summary: robustloss.report.table).
+#: Versions an open accepts (an older one is upgraded: in the file when opened for writing,
+#: in an in-memory copy when read-only).
 READABLE_VERSIONS: tuple[int, ...] = (1, 2)
 STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
 
@@ -248,10 +249,12 @@ class ResultStore:
             self._conn.execute("PRAGMA synchronous = FULL")
             self._create_schema()
         try:
-            self._check_version()
+            version = self._check_version()
         except ValueError:
             self._conn.close()
             raise
+        if readonly and version < SCHEMA_VERSION:
+            self._upgrade_in_memory()
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -273,7 +276,7 @@ class ResultStore:
                     (str(SCHEMA_VERSION),),
                 )
 
-    def _check_version(self) -> None:
+    def _check_version(self) -> int:
         try:
             row = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
@@ -286,8 +289,25 @@ class ResultStore:
             found = None if row is None else row["value"]
             raise ValueError(
                 f"results database {str(self.path)!r} has schema version {found}, "
-                f"expected one of {READABLE_VERSIONS} (opened for writing, older ones are "
-                f"upgraded to {SCHEMA_VERSION})"
+                f"expected one of {READABLE_VERSIONS} (older ones are upgraded to "
+                f"{SCHEMA_VERSION})"
+            )
+        return int(row["value"])
+
+    def _upgrade_in_memory(self) -> None:
+        """A read-only open of an older database reads an in-memory copy, upgraded as a
+        writing open would upgrade the file, so that readers (a dry run, a report) see the
+        hashes a sweep would; the file is left as it is."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        self._conn.backup(memory)
+        self._conn.close()
+        memory.row_factory = sqlite3.Row
+        memory.execute("PRAGMA foreign_keys = ON")
+        self._conn = memory
+        with self.transaction() as c:
+            name_recorded_criteria(c)
+            c.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def close(self) -> None:
