@@ -223,6 +223,14 @@ def name_recorded_criteria(conn: sqlite3.Connection) -> int:
     return moved
 
 
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 to :data:`SCHEMA_VERSION` (2), inside the caller's transaction."""
+    name_recorded_criteria(conn)
+    conn.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+    )
+
+
 class ResultStore:
     """A results database at ``path`` (created with its folder on first use).
 
@@ -270,11 +278,7 @@ class ResultStore:
             )
             row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row["value"] == "1":
-                name_recorded_criteria(c)
-                c.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                    (str(SCHEMA_VERSION),),
-                )
+                _upgrade_from_1(c)
 
     def _check_version(self) -> int:
         try:
@@ -305,10 +309,7 @@ class ResultStore:
         memory.execute("PRAGMA foreign_keys = ON")
         self._conn = memory
         with self.transaction() as c:
-            name_recorded_criteria(c)
-            c.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-            )
+            _upgrade_from_1(c)
 
     def close(self) -> None:
         self.unlock()
