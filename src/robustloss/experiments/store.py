@@ -46,8 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from robustloss._io import json_text
-from robustloss.experiments.autoselect import AUTO
-from robustloss.experiments.config import LOSS_FIELDS, RunConfig, config_hash
+from robustloss.experiments.config import RunConfig, config_hash
 from robustloss.experiments.results import TrialRecord, trial_table, write_trials_csv
 
 __all__ = [
@@ -178,8 +177,11 @@ def name_recorded_criteria(conn: sqlite3.Connection) -> int:
     moved = 0
     for row in conn.execute("SELECT * FROM trials").fetchall():
         config = json.loads(row["config"])
-        searches = config.get("loss") == AUTO or any(config.get(k) == AUTO for k in LOSS_FIELDS)
-        if not searches or config.get("auto_criterion") is not None:
+        try:
+            cfg = RunConfig.from_dict(config)
+        except ValueError:
+            continue
+        if not cfg.chooses_settings or cfg.auto_criterion is not None:
             continue
         summary = json.loads(row["summary"]) if row["summary"] else {}
         recorded = (summary.get("auto") or {}).get("criterion")
@@ -189,7 +191,7 @@ def name_recorded_criteria(conn: sqlite3.Connection) -> int:
             config = {**config, "auto_criterion": recorded}
         try:
             new = config_hash(config)
-        except ValueError:
+        except ValueError:  # a recorded criterion this version does not know
             continue
         old = row["hash"]
         if new == old:
