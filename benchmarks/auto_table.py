@@ -82,6 +82,9 @@ class Results:
     chosen: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
     seconds: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
     ratio: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    # precision and recall per trial; an auto trial's recorded search (criterion, candidates)
+    scores: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
+    searches: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))
     epochs: dict = field(default_factory=dict)  # row -> the trials' most epochs (E)
     engines: Counter = field(default_factory=Counter)  # (precision, cpu capability) -> trials
     subset: set = field(default_factory=set)
@@ -101,6 +104,7 @@ def collect(trials: list[dict[str, Any]]) -> Results:
         out.epochs[row] = max(out.epochs.get(row, 0), int(config["epochs"]))
         out.f1[row][method][seed] = float(summary["f1"])
         out.seconds[row][method][seed] = float(summary.get("seconds") or math.nan)
+        out.scores[row][method][seed] = (summary.get("precision"), summary.get("recall"))
         out.engines[(summary.get("precision_used") or summary.get("precision"),
                      summary.get("cpu_capability"))] += 1  # fmt: skip
         out.subset.add(config.get("subset"))
@@ -109,6 +113,8 @@ def collect(trials: list[dict[str, Any]]) -> Results:
             s = auto["settings"]
             out.chosen[row][method][seed] = method_of(s) + f", {s['epochs']} ep"
             out.ratio[row][method][seed] = float(auto["ratio_measured"])
+            if auto.get("candidates"):
+                out.searches[row][method][seed] = (auto["criterion"], auto["candidates"])
     return out
 
 
@@ -178,7 +184,7 @@ def main_table(res: Results) -> list[str]:
 
 
 def _reference(res: Results, row: tuple, ref: str) -> dict[int, float]:
-    """F1 per seed of ``ce``, ``default`` (Blurry 0.4) or ``oracle`` on ``row``."""
+    """F1 per seed of ``ce``, ``default`` (Blurry 0.4), ``oracle`` or a method on ``row``."""
     if ref == "oracle":
         return _oracle(res.f1[row], res.epochs[row])
     return res.f1[row].get(DEFAULT if ref == "default" else ref, {})
@@ -202,17 +208,18 @@ def _pooled(res: Results, method: str, ref: str) -> tuple[list[float], list[floa
 
 
 def criteria_table(res: Results) -> list[str]:
-    """Each auto criterion against CE, the default and the oracle, pooled over rows and
-    seeds: the mean paired difference, wins and the paired t-test."""
+    """Each auto criterion against CE, the default, the oracle and ``auto`` (the protocol's
+    default criterion), pooled over rows and seeds: the mean paired difference, wins and the
+    paired t-test."""
     lines = [
         "| method | vs CE: mean diff, wins, p | vs default: mean diff, wins, p "
-        "| vs oracle: mean diff | rows, pairs |",
-        "|---|---|---|---|---|",
+        "| vs oracle: mean diff | vs auto: mean diff, wins, p | rows, pairs |",
+        "|---|---|---|---|---|---|",
     ]
     for method in AUTO_METHODS:
         cells, size = [], ""
-        for ref in ("ce", "default", "oracle"):
-            x, y, rows = _pooled(res, method, ref)
+        for ref in ("ce", "default", "oracle", "auto"):
+            x, y, rows = _pooled(res, method, ref) if ref != method else ([], [], 0)
             if not x:
                 cells.append("-")
                 continue
@@ -224,6 +231,62 @@ def criteria_table(res: Results) -> list[str]:
         if size:
             lines.append(f"| {method} | " + " | ".join(cells) + f" | {size} |")
     return lines
+
+
+def criteria_rows(res: Results) -> list[str]:
+    """Per row, each auto criterion's F1 (mean +- std over its seeds)."""
+    methods = [m for m in AUTO_METHODS if any(m in res.f1[row] for row in res.f1)]
+    lines = ["| dataset | noise | " + " | ".join(methods) + " |",
+             "|---|---|" + "---|" * len(methods)]  # fmt: skip
+    for row in sorted(res.f1):
+        cells = [_fmt(res.f1[row].get(m, {})) for m in methods]
+        lines.append(f"| {row[0]} | {row[1]} {row[2]:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
+#: Where a recorded candidate row keeps each criterion's value (both canary criteria
+#: score canary-f1: robustloss.experiments.autoselect.CandidateResult.value).
+_CRITERION_FIELD = {"holdout-acc": "holdout_acc", "cl-cleaned": "cl_cleaned",
+                    "holdout-gap": "holdout_gap", "canary-f1": "canary_f1",
+                    "canary-f1-structured": "canary_f1"}  # fmt: skip
+
+
+def oracle_pruned(res: Results) -> list[str]:
+    """Per auto criterion, in how many searches the oracle's candidate (the grid's best by
+    F1, GROUND TRUTH, in hindsight) was pruned at the halving."""
+    lines = []
+    for method in AUTO_METHODS:
+        pruned = searched = 0
+        for row in sorted(res.searches):
+            grid = [c.name for c in candidate_grid(res.epochs[row])]
+            for seed, (_, candidates) in res.searches[row].get(method, {}).items():
+                if any(seed not in res.f1[row].get(name, {}) for name in grid):
+                    continue
+                best = max(grid, key=lambda name, s=seed: res.f1[row][name][s])
+                status = {c["candidate"]: c["status"] for c in candidates}.get(best)
+                searched += 1
+                pruned += status == "pruned"
+        if searched:
+            lines.append(f"- {method}: the oracle's candidate pruned at the halving in "
+                         f"{pruned} of {searched} searches")  # fmt: skip
+    return lines
+
+
+def _search_note(res: Results, row: tuple, method: str, seed: int) -> str:
+    """Precision and recall of the trial; for a search, the chosen candidate's criterion
+    value and the default setting's (Blurry 0.4: its status in the search, its value)."""
+    p, r = res.scores[row][method].get(seed, (None, None))
+    note = f"P {p:.4f}, R {r:.4f}" if p is not None and r is not None else ""
+    criterion, candidates = res.searches[row][method].get(seed, (None, ()))
+    by_name = {c["candidate"]: c for c in candidates}
+    chosen = next((c for c in candidates if c["status"] == "chosen"), None)
+    key = _CRITERION_FIELD.get(criterion)
+    if chosen is not None and key and chosen.get(key) is not None and DEFAULT in by_name:
+        default = by_name[DEFAULT]
+        value = default.get(key)
+        note += (f"; {criterion} {chosen[key]:.4f}, Blurry 0.4 {default['status']}"
+                 + (f" at {value:.4f}" if value is not None else ""))  # fmt: skip
+    return f" ({note})" if note else ""
 
 
 def _row_goal(res: Results, ref: str) -> tuple[int, list[str]]:
@@ -284,7 +347,8 @@ def choices(res: Results) -> list[str]:
             cost = list(res.ratio[row][method].values())
             lines.append(
                 f"- {row[0]} {row[1]} {row[2]:g} {method}: "
-                + "; ".join(f"seed {s}: {picks[s]}" for s in sorted(picks))
+                + "; ".join(f"seed {s}: {picks[s]}{_search_note(res, row, method, s)}"
+                            for s in sorted(picks))
                 + f" | search + final {statistics.mean(cost):.2f}x one fixed run (sample-epochs)"
                 + (f", {statistics.mean(time_ratio):.2f}x CE's seconds" if time_ratio else "")
             )
@@ -302,6 +366,13 @@ def report(res: Results) -> str:
         "Criteria, pooled over rows and seeds (paired):",
         "",
         *criteria_table(res),
+        "",
+        "Each criterion per row:",
+        "",
+        *criteria_rows(res),
+        "",
+        "In hindsight (GROUND TRUTH, not used by any method):",
+        *(oracle_pruned(res) or ["- not measured: no oracle grid ran"]),
         "",
         "Goals (auto = the protocol's default criterion):",
         *goals(res),

@@ -101,3 +101,26 @@ def test_goals_name_the_rows_missed_and_skip_references_that_never_ran(table):
         "(1 rows): MISSED on mnist symmetric 0.2 (0.8000 vs 0.9000"
     )
     assert lines[3] == "- never below CE by more than the seed spread (0 rows): not measured"
+
+
+def test_criteria_are_compared_with_the_default_criterion_and_searches_explained(table):
+    """The README's per-criterion numbers come from the script: each criterion against the
+    default criterion's auto (paired), per row, the oracle's candidate pruned or not (ground
+    truth, in hindsight), and per trial precision, recall and the default setting's fate."""
+    grid = candidate_grid(10)
+    best = grid[-1].name  # _grid_trials makes the last candidate the oracle
+    searched = [{"candidate": best, "status": "pruned", "canary_f1": 0.90},
+                {"candidate": "blurry gamma=0.4", "status": "kept", "canary_f1": 0.94},
+                {"candidate": "gce q=0.7", "status": "chosen", "canary_f1": 0.95}]  # fmt: skip
+    auto = _auto(0, 0.93)
+    auto["summary"]["auto"]["candidates"] = searched
+    auto["summary"].update(precision=0.91, recall=0.95)
+    gap = _trial(0, 0.90, loss="auto", auto_criterion="holdout-gap",
+                 auto={"criterion": "holdout-gap", "ratio_measured": 2.4,
+                       "settings": {"loss": "ce", "delay": 0, "epochs": 10}})  # fmt: skip
+    text = table.report(table.collect([*_grid_trials(0, 0.97), auto, gap]))
+    assert "| auto-gap | " in text and "| -0.0300, 0/1, p=n/a | 1, 1 |" in text
+    assert "| mnist | symmetric 0.2 | 0.9300 | 0.9000 |" in text
+    assert "- auto: the oracle's candidate pruned at the halving in 1 of 1 searches" in text
+    assert ("seed 0: blurry gamma=0.6, 7 ep (P 0.9100, R 0.9500; canary-f1-structured 0.9500, "
+            "Blurry 0.4 kept at 0.9400)") in text  # fmt: skip
