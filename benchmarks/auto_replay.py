@@ -38,8 +38,8 @@ import statistics
 from collections import defaultdict
 
 from auto_table import CRITERION_SHORT, DEFAULT, method_of
-from robustloss.experiments.autoselect import candidate_grid
-from robustloss.report.table import load_trials
+from robustloss.report.sweep.table import load_trials
+from robustloss.search.autoselect import candidate_grid
 
 
 def records(trials: list[dict]) -> dict:

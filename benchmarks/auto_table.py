@@ -38,8 +38,8 @@ from typing import Any
 
 from scipy import stats
 
-from robustloss.experiments.autoselect import candidate_grid, default_criterion
-from robustloss.report.table import load_trials
+from robustloss.report.sweep.table import load_trials
+from robustloss.search.autoselect import candidate_grid, default_criterion
 
 DEFAULT = "blurry gamma=0.4"
 CRITERION_SHORT = {
@@ -245,7 +245,7 @@ def criteria_rows(res: Results) -> list[str]:
 
 
 #: Where a recorded candidate row keeps each criterion's value (both canary criteria
-#: score canary-f1: robustloss.experiments.autoselect.CandidateResult.value).
+#: score canary-f1: robustloss.search.autoselect.CandidateResult.value).
 _CRITERION_FIELD = {"holdout-acc": "holdout_acc", "cl-cleaned": "cl_cleaned",
                     "holdout-gap": "holdout_gap", "canary-f1": "canary_f1",
                     "canary-f1-structured": "canary_f1"}  # fmt: skip

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from robustloss.detect import DETECTORS, DetectorInputs, run_detector
-from robustloss.experiments.detectors import aum_threshold_run
-from robustloss.experiments.feature_protocols import embeddings
 from robustloss.noise import corrupt_labels
+from robustloss.probs.features import embeddings
+from robustloss.run.detectors import aum_threshold_run
 from robustloss.train import TrainConfig, predict_proba, train
 
 

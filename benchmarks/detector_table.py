@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from robustloss.detect import DETECTORS
-from robustloss.report.table import load_trials
+from robustloss.report.sweep.table import load_trials
 
 LOSS_TEXT = {
     "ce": lambda c: "CE",

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from robustloss.models import PaperCNN
+from robustloss.models.images import PaperCNN
 from robustloss.train.precision import cpu_capability, cpu_has_native_bf16
 
 BATCH = 64
@@ -68,8 +68,8 @@ def plain_loop(images: np.ndarray, labels: np.ndarray, epochs: int, seed: int) -
 
 def robustloss_run(args, epochs: int, seed: int) -> tuple[float, dict]:
     """(r): seconds of ``robustloss run --subset N --epochs E`` (in-process), and its summary."""
-    from robustloss.experiments.config import RunConfig
-    from robustloss.experiments.pipeline import run_experiment
+    from robustloss.run.config import RunConfig
+    from robustloss.run.pipeline import run_experiment
 
     cfg = RunConfig(
         dataset=args.dataset, subset=args.subset, epochs=epochs, seed=seed, threads=args.threads,
@@ -107,8 +107,8 @@ def flops_per_sample(batch: int = BATCH) -> float:
 
 def load(args) -> tuple[np.ndarray, np.ndarray]:
     """The same stratified subset ``robustloss run --subset N --seed 0`` trains on."""
-    from robustloss.experiments.config import RunConfig
-    from robustloss.experiments.trainset import load_source, training_set
+    from robustloss.run.config import RunConfig
+    from robustloss.run.trainset import load_source, training_set
 
     cfg = RunConfig(dataset=args.dataset, subset=args.subset)
     ts = training_set(cfg, load_source(cfg))

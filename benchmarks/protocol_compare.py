@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robustloss.experiments.config import RunConfig
-from robustloss.experiments.pipeline import run_experiment
+from robustloss.run.config import RunConfig
+from robustloss.run.pipeline import run_experiment
 
 PROTOCOLS = ("in-sample", "cv", "embed-cv")
 

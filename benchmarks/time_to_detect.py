@@ -109,7 +109,7 @@ def plain_workflow(images, noisy, *, seed: int, epochs: int) -> dict:
 
 def robustloss_path(images, noisy, *, seed, epochs, threads, protocol, early_stop) -> dict:
     from robustloss.detect import find_label_errors
-    from robustloss.experiments.protocols import predicted_probabilities
+    from robustloss.probs.protocols import predicted_probabilities
     from robustloss.train import TrainConfig
 
     cfg = TrainConfig(

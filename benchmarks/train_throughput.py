@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from example_cnn import ExampleCNN
-from robustloss.models import ImageClassifier, InputScaling, PaperCNN, channel_stats
+from robustloss.models.images import ImageClassifier, InputScaling, PaperCNN, channel_stats
 from robustloss.train import TrainConfig, predict_proba, train
 from robustloss.train.engine import _make_optimizer
 

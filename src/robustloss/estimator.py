@@ -4,8 +4,8 @@ It follows scikit-learn's estimator contract (``__init__`` stores its arguments,
 validates and learns, ``predict_proba`` in ``classes_`` order; it passes
 ``sklearn.utils.estimator_checks.check_estimator``), so ``cross_val_predict``,
 ``GridSearchCV`` and cleanlab's ``CleanLearning(clf=RobustClassifier())`` use it as they
-are. Underneath it is a linear or MLP head (:mod:`robustloss.heads`) trained by
-:func:`robustloss.train.heads.train_head` on standardized features.
+are. Underneath it is a linear or MLP head (:mod:`robustloss.models.heads`) trained by
+:func:`robustloss.train.head_training.train_head` on standardized features.
 
 Example::
 
@@ -24,10 +24,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from robustloss.data.features import FeatureMatrix
-from robustloss.heads import MLP_DROPOUT, MLP_HIDDEN
+from robustloss.data.user.features import FeatureMatrix
 from robustloss.losses import LOSS_PARAMS
-from robustloss.train.heads import HeadConfig, predict_head, train_head
+from robustloss.models.heads import MLP_DROPOUT, MLP_HIDDEN
+from robustloss.train.head_training import HeadConfig, predict_head, train_head
 
 __all__ = ["DEFAULT_GAMMA", "RobustClassifier"]
 
@@ -64,7 +64,7 @@ class RobustClassifier(ClassifierMixin, BaseEstimator):
     Attributes:
         classes_: (K,) the distinct labels seen in ``fit`` (any sortable values, strings too).
         n_features_in_: D.
-        model_: the trained :class:`~robustloss.heads.FeatureClassifier`.
+        model_: the trained :class:`~robustloss.models.heads.FeatureClassifier`.
         history_: per-epoch training history.
     """
 

@@ -4,12 +4,12 @@ The flags ``robustloss detect`` adds to the image case (:mod:`robustloss.cli.run
 them): ``--features F --labels L [--labels-column NAME] [--head linear|mlp]`` (heads on
 embeddings), ``--pred-probs P --labels L`` (no training), and the sweep's executor flags
 ``--executor local|dask|slurm``, ``--address``, ``--workers`` and the SLURM options (the
-same :class:`~robustloss.experiments.settings.SlurmSettings` flags as ``robustloss
+same :class:`~robustloss.sweeps.settings.SlurmSettings` flags as ``robustloss
 sweep``), which send the K folds of a cv run to Dask workers as K tasks
-(:mod:`robustloss.experiments.folds`). On ``--features`` workers read the feature file
+(:mod:`robustloss.probs.folds`). On ``--features`` workers read the feature file
 themselves (give a path every worker sees); an image run's images and labels are sent to
 the cluster once. Image runs of the other protocols
-(:data:`~robustloss.experiments.protocols.SERIAL_PROTOCOLS`: in-sample, paper-cv,
+(:data:`~robustloss.probs.protocols.SERIAL_PROTOCOLS`: in-sample, paper-cv,
 embed-cv) refuse ``--executor``; a ``--features`` in-sample head is one task. The ``--loss
 auto`` search before the folds trains in this process.
 """
@@ -29,12 +29,12 @@ from robustloss.cli.sweep import (
     _check_counts,
     _slurm_flags_given,
 )
-from robustloss.experiments.config import RunConfig
-from robustloss.experiments.executors import close_client, make_client, shared_rng_warning
-from robustloss.experiments.folds import FoldMap, dask_fold_map
-from robustloss.experiments.protocols import SERIAL_PROTOCOLS
-from robustloss.experiments.settings import SlurmSettings
-from robustloss.heads import HEAD_NAMES, MLP_DROPOUT, MLP_HIDDEN
+from robustloss.models.heads import HEAD_NAMES, MLP_DROPOUT, MLP_HIDDEN
+from robustloss.probs.folds import FoldMap, dask_fold_map
+from robustloss.probs.protocols import SERIAL_PROTOCOLS
+from robustloss.run.config import RunConfig
+from robustloss.sweeps.executors import close_client, make_client, shared_rng_warning
+from robustloss.sweeps.settings import SlurmSettings
 
 __all__ = [
     "FEATURE_DEFAULTS",

@@ -6,7 +6,7 @@ import argparse
 
 # Module-level since building the parser imports every sub-command module and ``run``
 # already brings in torch and matplotlib (the report); this adds about 5 ms.
-from robustloss.report.loss_curves import plot_loss_curves
+from robustloss.report.sweep.loss_curves import plot_loss_curves
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,10 +1,10 @@
 """``robustloss review RUN_DIR`` (write the review page) and ``robustloss apply-review``.
 
 ``review`` (re)writes ``review.html`` and ``review/`` into a run folder
-(:func:`robustloss.report.review.write_review`) and the report beside it, so run folders
+(:func:`robustloss.review.page.write_review`) and the report beside it, so run folders
 made before the review page existed get one too. ``apply-review RUN_DIR review.csv --out
 FILE`` validates every row of the exported review and writes the corrected labels in the
-input's own form (:func:`robustloss.experiments.apply_review.apply_review`); a bad row is a
+input's own form (:func:`robustloss.review.apply.apply_review`); a bad row is a
 ``ValueError`` (exit status 2, every bad row listed) and nothing is written.
 """
 
@@ -15,9 +15,9 @@ import sys
 from typing import Any
 
 from robustloss._io import json_text
-from robustloss.experiments.apply_review import apply_review
-from robustloss.report.gallery import write_report
-from robustloss.report.review import write_review
+from robustloss.report.run.gallery import write_report
+from robustloss.review.apply import apply_review
+from robustloss.review.page import write_review
 
 __all__ = ["apply_review_command", "register", "review_command"]
 

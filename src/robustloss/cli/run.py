@@ -31,15 +31,18 @@ from robustloss.cli.detect_scale import (
 )
 from robustloss.data import DATASETS
 from robustloss.detect import DETECTORS, METHODS, RANK_BY
-from robustloss.experiments.autoselect import AUTO, AUTO_PARAMS, CRITERIA
-from robustloss.experiments.config import (
+from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
+from robustloss.models.images import MODEL_NAMES, SCALINGS
+from robustloss.report.run.gallery import write_report
+from robustloss.review.page import write_review
+from robustloss.run.config import (
     CLI_PROTOCOLS,
     LOSS_CHOICES,
     NOISE_KINDS_CLI,
     PRECISIONS,
     RETIRED_PROTOCOLS,
 )
-from robustloss.experiments.pipeline import (
+from robustloss.run.pipeline import (
     PRESETS,
     RunConfig,
     RunSummary,
@@ -50,11 +53,8 @@ from robustloss.experiments.pipeline import (
     plan_lines,
     run_experiment,
 )
-from robustloss.experiments.settings import SlurmSettings
-from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
-from robustloss.models import MODEL_NAMES, SCALINGS
-from robustloss.report.gallery import write_report
-from robustloss.report.review import write_review
+from robustloss.search.autoselect import AUTO, AUTO_PARAMS, CRITERIA
+from robustloss.sweeps.settings import SlurmSettings
 
 __all__ = [
     "DETECT_DEFAULTS",
@@ -72,7 +72,7 @@ _RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(R
 
 #: ``robustloss detect``'s defaults where ``run``'s differ: settings chosen from the data
 #: (the loss, its parameter, the delay and the epochs, without ground truth:
-#: robustloss.experiments.autoselect), and out-of-sample probabilities (there is no known
+#: robustloss.search.autoselect), and out-of-sample probabilities (there is no known
 #: corruption to score against, so the safer protocol is worth its cost). An explicit
 #: ``--loss`` drops the loss defaults.
 DETECT_DEFAULTS: dict[str, Any] = {"protocol": "cv"}

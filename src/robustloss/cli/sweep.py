@@ -26,19 +26,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robustloss.experiments.plan import SweepResult, text_table
-from robustloss.experiments.results import default_db_path, precision_mix, resolve_source
-from robustloss.experiments.spec import (
+from robustloss.report.sweep.index import write_report
+from robustloss.report.sweep.table import Setting, format_f1, group_settings, row_label
+from robustloss.sweeps.plan import SweepResult, text_table
+from robustloss.sweeps.results import default_db_path, precision_mix, resolve_source
+from robustloss.sweeps.spec import (
     EXECUTORS,
     SlurmSettings,
     SweepSpec,
     list_specs,
     load_spec,
 )
-from robustloss.experiments.store import ResultStore
-from robustloss.experiments.sweep import run_sweep
-from robustloss.report.index import write_report
-from robustloss.report.table import Setting, format_f1, group_settings, row_label
+from robustloss.sweeps.store import ResultStore
+from robustloss.sweeps.sweep import run_sweep
 
 __all__ = ["register", "report_command", "reproduce_command", "results_command",
            "sweep_command"]

@@ -18,7 +18,7 @@ from typing import Any
 # the others import torch, the data layer and training already, so nothing is saved by
 # deferring these to the command.
 from robustloss.data import DATASETS
-from robustloss.experiments.overfit import find_overfit_point
+from robustloss.run.overfit import find_overfit_point
 from robustloss.train import PRECISIONS
 
 __all__ = ["overfit_point_command", "register"]

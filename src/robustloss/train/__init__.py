@@ -4,7 +4,7 @@
 ``predict_proba(model, images)`` gives its (N, K) probabilities. The modules, in the order a
 run uses them: ``config``, ``inputs`` (arrays checked once), ``rng``, ``precision``,
 ``loop`` (one epoch), ``checkpoint``, ``engine`` (the run's phases), ``predict``. The paper's
-precursor experiment (``find_overfit_point``) is in :mod:`robustloss.experiments.overfit`:
+precursor experiment (``find_overfit_point``) is in :mod:`robustloss.run.overfit`:
 it loads data, which the training layer does not.
 """
 

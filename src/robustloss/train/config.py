@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from robustloss.models import MODEL_NAMES, SCALINGS
+from robustloss.models.images import MODEL_NAMES, SCALINGS
 from robustloss.provenance import available_cpus
 from robustloss.train.precision import PRECISIONS, PrecisionChoice, resolve_precision
 
@@ -76,7 +76,7 @@ class TrainConfig:
     holdout: float = 0.1
     patience: int = 2
     threads: int | None = None  # torch intra-op threads; None: every CPU this process may use
-    model: str = "paper-cnn"  # a name in robustloss.models.MODEL_NAMES
+    model: str = "paper-cnn"  # a name in robustloss.models.images.MODEL_NAMES
     # Sum every training pass's per-example logit margin (the AUM detector's input,
     # robustloss.train.margins) from the logits the loop computes anyway; False: nothing
     # recorded, the run is bitwise the same as before the option existed.

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from robustloss.losses import ScheduledLoss, make_loss
-from robustloss.models import ImageClassifier, InputScaling, channel_stats, make_model
+from robustloss.models.images import ImageClassifier, InputScaling, channel_stats, make_model
 from robustloss.provenance import environment_info
 from robustloss.train.checkpoint import (
     Checkpoint,
@@ -86,7 +86,7 @@ class TrainResult:
     """What :func:`train` returns.
 
     Attributes:
-        model: an :class:`~robustloss.models.ImageClassifier` in eval mode; takes raw images.
+        model: an :class:`~robustloss.models.images.ImageClassifier` in eval mode; takes raw images.
         history: one dict per epoch with :data:`HISTORY_KEYS`.
         config: the resolved :class:`TrainConfig` as a dict (device, threads, precision and
             channels_last as used), and the :data:`~robustloss.train.config.RECORD_KEYS`:

@@ -1,0 +1,536 @@
+"""The results database of sweeps: one SQLite file (stdlib ``sqlite3``) in WAL mode.
+
+Tables (schema version :data:`SCHEMA_VERSION`, created idempotently; an older database is
+upgraded when opened for writing, and read through an upgraded in-memory copy when opened
+read-only, the file left as it is):
+
+- ``trials``: one row per trial, keyed by ``hash`` (:func:`config_hash` of its resolved
+  config): ``config`` JSON, ``status`` (``pending``/``running``/``done``/``failed``),
+  ``error`` text of a failure, ``summary`` JSON (``run_experiment``'s summary without its
+  history), ``worker`` (host:pid that ran it), ``attempts``, timestamps.
+- ``history``: one row per trial, fold and epoch (JSON of that epoch's training record).
+- ``sweeps``: each spec recorded in this database (name, TOML text, source);
+  ``sweep_trials`` links sweeps to trials (a trial shared by two specs runs once).
+- ``runs``: one row per invocation of the sweep driver (host, pid, executor, counts).
+
+Durability: only the sweep driver writes. Each finished trial is written in one
+transaction (status, summary and all of its history rows together), committed with
+``synchronous=FULL``, so a SIGKILL at any moment either keeps the whole trial or none of
+it; rows are keyed by hash with ``INSERT ... ON CONFLICT``, so nothing is ever duplicated.
+A trial left ``running`` by a killed driver is set back to ``pending`` when the next driver
+opens the database (:meth:`ResultStore.open_for_sweep`); a lock file beside the database
+keeps two drivers from sharing one.
+
+Version 2 (from 1): a search's hash names the criterion it chose by. Version 1 hashed a
+``loss = "auto"`` trial without ``auto_criterion`` when it was left to the protocol's
+default, so the same hash meant whatever the default was when the trial ran; now
+:meth:`RunConfig.resolved <robustloss.run.config.RunConfig.resolved>` fills the
+default in before hashing. The upgrade (:func:`name_recorded_criteria`) gives each such
+finished trial the criterion its summary recorded, and one that has not run today's
+default, under the hash its config now has.
+
+The database belongs on a local disk: SQLite's WAL needs shared memory and POSIX locks
+that network filesystems (NFS, Lustre, GPFS home directories) do not reliably provide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from robustloss._io import json_text
+from robustloss.run.config import RunConfig, config_hash
+from robustloss.sweeps.results import TrialRecord, trial_table, write_trials_csv
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "ResultStore",
+    "history_rows",
+    "name_recorded_criteria",
+    "trial_table",  # re-exported from robustloss.sweeps.results
+    "write_trials_csv",
+]
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-driver lock
+    fcntl = None
+
+SCHEMA_VERSION = 2
+#: Versions an open accepts (an older one is upgraded: in the file when opened for writing,
+#: in an in-memory copy when read-only).
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    spec TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    hash TEXT PRIMARY KEY,
+    sweep TEXT NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    error TEXT,
+    summary TEXT,
+    worker TEXT,
+    seconds REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_id INTEGER,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep TEXT NOT NULL,
+    hash TEXT NOT NULL REFERENCES trials (hash) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (sweep, hash)
+);
+CREATE TABLE IF NOT EXISTS history (
+    hash TEXT NOT NULL REFERENCES trials (hash) ON DELETE CASCADE,
+    fold INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (hash, fold, epoch)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sweep TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    executor TEXT NOT NULL DEFAULT '',
+    started REAL NOT NULL,
+    finished REAL,
+    submitted INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def _json(value: Any) -> str:
+    """JSON that always parses back: NaN/inf (e.g. an empty run's F1) become null."""
+    return json_text(value, sort_keys=True)
+
+
+def _config_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    return config.to_dict() if isinstance(config, RunConfig) else config
+
+
+def history_rows(history: Any) -> list[tuple[int, int, dict[str, Any]]]:
+    """``(fold, epoch, record)`` rows of a summary's history.
+
+    Accepts a list of per-epoch dicts (fold from a ``"fold"`` key, else 0), or a list of
+    such lists (one per fold), or a dict ``{fold: [records]}``. The epoch comes from the
+    record's ``"epoch"`` key, else its position.
+    """
+    if not history:
+        return []
+    if isinstance(history, dict):
+        per_fold = [(int(k), v) for k, v in history.items()]
+    elif all(isinstance(h, (list, tuple)) for h in history):
+        per_fold = list(enumerate(history))
+    else:
+        per_fold = [(None, history)]
+    rows: list[tuple[int, int, dict[str, Any]]] = []
+    for fold, records in per_fold:
+        for position, record in enumerate(records):
+            record = dict(record)
+            f = fold if fold is not None else int(record.get("fold") or 0)
+            epoch = record.get("epoch")
+            rows.append((f, int(epoch) if epoch is not None else position, record))
+    return rows
+
+
+def name_recorded_criteria(conn: sqlite3.Connection) -> int:
+    """Upgrade a version-1 database's trials to version 2's hashes; return how many moved.
+
+    A trial whose search left ``auto_criterion`` unset gets, when it finished, the criterion
+    its summary recorded choosing by (it ran under the default of its day), and otherwise
+    keeps it unset (it will run under today's default); either way it moves to the hash
+    :func:`config_hash` now gives its config, with its history and sweep memberships. A
+    finished trial that recorded no criterion, or whose config no longer validates, is left
+    as it was. Where the new hash is already a trial (the same experiment run twice, once
+    with the criterion named), the finished one is kept, the existing one if both are, and
+    the other's sweep memberships join it. Call inside a transaction.
+    """
+    moved = 0
+    for row in conn.execute("SELECT * FROM trials").fetchall():
+        config = json.loads(row["config"])
+        try:
+            cfg = RunConfig.from_dict(config)
+        except ValueError:
+            continue
+        if not cfg.chooses_settings or cfg.auto_criterion is not None:
+            continue
+        summary = json.loads(row["summary"]) if row["summary"] else {}
+        recorded = (summary.get("auto") or {}).get("criterion")
+        if row["status"] == "done" and recorded is None:
+            continue
+        if recorded is not None:
+            config = {**config, "auto_criterion": recorded}
+        try:
+            new = config_hash(config)
+        except ValueError:  # a recorded criterion this version does not know
+            continue
+        old = row["hash"]
+        if new == old:
+            continue
+        other = conn.execute("SELECT status FROM trials WHERE hash = ?", (new,)).fetchone()
+        members = conn.execute(
+            "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (old,)
+        ).fetchall()
+        if other is not None and (other["status"] == "done" or row["status"] != "done"):
+            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
+        else:
+            if other is not None:  # this one finished, the other did not: this one stays
+                members += conn.execute(
+                    "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (new,)
+                ).fetchall()
+                conn.execute("DELETE FROM trials WHERE hash = ?", (new,))
+            values = {**dict(row), "hash": new, "config": _json(config)}
+            conn.execute(
+                f"INSERT INTO trials ({', '.join(values)}) "
+                f"VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+            conn.execute("UPDATE history SET hash = ? WHERE hash = ?", (new, old))
+            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
+        conn.executemany(
+            "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
+            "ON CONFLICT (sweep, hash) DO NOTHING",
+            [(m["sweep"], new, m["position"]) for m in members],
+        )
+        moved += 1
+    return moved
+
+
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 to :data:`SCHEMA_VERSION` (2), inside the caller's transaction."""
+    name_recorded_criteria(conn)
+    conn.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+    )
+
+
+class ResultStore:
+    """A results database at ``path`` (created with its folder on first use).
+
+    Use as a context manager or call :meth:`close`. Readers may open the same file while a
+    driver writes (WAL lets them read a consistent snapshot).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        if readonly:
+            if not self.path.is_file():
+                raise ValueError(f"results database {str(self.path)!r} does not exist")
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            self._conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA busy_timeout = 30000")
+        if not readonly:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._create_schema()
+        try:
+            version = self._check_version()
+        except ValueError:
+            self._conn.close()
+            raise
+        if readonly and version < SCHEMA_VERSION:
+            self._upgrade_in_memory()
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        with self.transaction() as c:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (str(SCHEMA_VERSION),),
+            )
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row["value"] == "1":
+                _upgrade_from_1(c)
+
+    def _check_version(self) -> int:
+        try:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(
+                f"{str(self.path)!r} is not a robustloss results database: {exc}"
+            ) from exc
+        if row is None or int(row["value"]) not in READABLE_VERSIONS:
+            found = None if row is None else row["value"]
+            raise ValueError(
+                f"results database {str(self.path)!r} has schema version {found}, "
+                f"expected one of {READABLE_VERSIONS} (older ones are upgraded to "
+                f"{SCHEMA_VERSION})"
+            )
+        return int(row["value"])
+
+    def _upgrade_in_memory(self) -> None:
+        """A read-only open of an older database reads an in-memory copy, upgraded as a
+        writing open would upgrade the file, so that readers (a dry run, a report) see the
+        hashes a sweep would; the file is left as it is."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        self._conn.backup(memory)
+        self._conn.close()
+        memory.row_factory = sqlite3.Row
+        memory.execute("PRAGMA foreign_keys = ON")
+        self._conn = memory
+        with self.transaction() as c:
+            _upgrade_from_1(c)
+
+    def close(self) -> None:
+        self.unlock()
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if the body raises."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def lock(self) -> None:
+        """Take the driver lock (``<db>.lock``); ValueError if another driver holds it.
+
+        The lock is an OS file lock, so a killed driver releases it with its process.
+        """
+        if fcntl is None:  # pragma: no cover - not POSIX: no cross-driver protection
+            return
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ValueError(
+                f"another sweep driver is using {str(self.path)!r} (lock {self.path}.lock); "
+                "wait for it or use another --db"
+            ) from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the driver's writes ----------------------------------------------------------
+
+    def open_for_sweep(
+        self,
+        *,
+        name: str,
+        trials: Sequence[tuple[str, RunConfig | dict[str, Any]]],
+        description: str = "",
+        source: str = "",
+        spec: str = "",
+        executor: str = "",
+    ) -> int:
+        """Record a sweep and its ``(hash, config)`` trials; return the new run's id.
+
+        New trials are inserted as ``pending``; existing ones are kept as they are, except
+        ``running`` rows, which a previous driver left behind when it died, and which go
+        back to ``pending``. All in one transaction.
+        """
+        now = time.time()
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO sweeps (name, description, source, spec, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "description = excluded.description, source = excluded.source, "
+                "spec = excluded.spec, updated = excluded.updated",
+                (name, description, source, spec, now, now),
+            )
+            c.executemany(
+                "INSERT INTO trials (hash, sweep, config, created) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (hash) DO NOTHING",
+                [(h, name, _json(_config_dict(config)), now) for h, config in trials],
+            )
+            c.executemany(
+                "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
+                "ON CONFLICT (sweep, hash) DO UPDATE SET position = excluded.position",
+                [(name, h, i) for i, (h, _) in enumerate(trials)],
+            )
+            c.execute("UPDATE trials SET status = 'pending' WHERE status = 'running'")
+            cursor = c.execute(
+                "INSERT INTO runs (sweep, host, pid, executor, started) VALUES (?, ?, ?, ?, ?)",
+                (name, socket.gethostname(), os.getpid(), executor, now),
+            )
+        return int(cursor.lastrowid)
+
+    def mark_running(self, hashes: Iterable[str], *, run_id: int | None = None) -> None:
+        """Mark trials as submitted to the executor (queued or running)."""
+        now = time.time()
+        hashes = list(hashes)
+        with self.transaction() as c:
+            c.executemany(
+                "UPDATE trials SET status = 'running', started = ?, run_id = ?, "
+                "attempts = attempts + 1, error = NULL WHERE hash = ? AND status != 'done'",
+                [(now, run_id, h) for h in hashes],
+            )
+            if run_id is not None:
+                c.execute(
+                    "UPDATE runs SET submitted = submitted + ? WHERE id = ?", (len(hashes), run_id)
+                )
+
+    def record(
+        self,
+        trial_hash: str,
+        record: TrialRecord | Mapping[str, Any],
+        *,
+        run_id: int | None = None,
+    ) -> None:
+        """Write one finished trial: status, summary and history in one transaction.
+
+        ``record`` is what a worker returned (:class:`TrialRecord`, or its ``to_dict()``
+        shape): ``status`` (``done``/``failed``), ``summary`` (dict, may hold ``history``),
+        ``error`` (text), ``worker``, ``seconds``. Recording a trial twice replaces its row
+        and history (never duplicates them).
+        """
+        values = record.to_dict() if isinstance(record, TrialRecord) else dict(record)
+        status = values.get("status", "done")
+        if status not in ("done", "failed"):
+            raise ValueError(f"record status must be 'done' or 'failed', but got {status!r}")
+        summary = dict(values.get("summary") or {})
+        history = summary.pop("history", None)
+        if history is None:
+            history = values.get("history")
+        rows = history_rows(history) if status == "done" else []
+        with self.transaction() as c:
+            cursor = c.execute(
+                "UPDATE trials SET status = ?, summary = ?, error = ?, worker = ?, seconds = ?, "
+                "finished = ?, run_id = COALESCE(?, run_id) WHERE hash = ?",
+                (
+                    status,
+                    _json(summary) if status == "done" else None,
+                    values.get("error"),
+                    values.get("worker"),
+                    values.get("seconds"),
+                    time.time(),
+                    run_id,
+                    trial_hash,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise ValueError(f"no trial with hash {trial_hash!r} in {str(self.path)!r}")
+            c.execute("DELETE FROM history WHERE hash = ?", (trial_hash,))
+            c.executemany(
+                "INSERT INTO history (hash, fold, epoch, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (hash, fold, epoch) DO UPDATE SET record = excluded.record",
+                [(trial_hash, fold, epoch, _json(r)) for fold, epoch, r in rows],
+            )
+            if run_id is not None:
+                column = "done" if status == "done" else "failed"
+                c.execute(f"UPDATE runs SET {column} = {column} + 1 WHERE id = ?", (run_id,))
+
+    def reset_running(self) -> int:
+        """Set ``running`` trials back to ``pending`` (a driver stopping early); the count."""
+        with self.transaction() as c:
+            return c.execute(
+                "UPDATE trials SET status = 'pending' WHERE status = 'running'"
+            ).rowcount
+
+    def finish_run(self, run_id: int) -> None:
+        with self.transaction() as c:
+            c.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
+
+    # -- reads ------------------------------------------------------------------------
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT * FROM sweeps ORDER BY created").fetchall()
+        return [dict(r) for r in rows]
+
+    def trials(
+        self, *, sweep: str | None = None, status: str | Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Trial rows (``config`` and ``summary`` parsed), in spec order when ``sweep`` given."""
+        where, params = [], []
+        if sweep is not None:
+            query = (
+                "SELECT t.* FROM trials t JOIN sweep_trials s ON s.hash = t.hash "
+                "WHERE s.sweep = ?"
+            )
+            params.append(sweep)
+        else:
+            query = "SELECT t.* FROM trials t WHERE 1"
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in statuses if s not in STATUSES]
+            if bad:
+                raise ValueError(f"status must be one of {STATUSES}, but got {bad[0]!r}")
+            where.append(f"t.status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        for clause in where:
+            query += f" AND {clause}"
+        query += " ORDER BY s.position" if sweep is not None else " ORDER BY t.created, t.hash"
+        out = []
+        for row in self._conn.execute(query, params).fetchall():
+            trial = dict(row)
+            trial["config"] = json.loads(trial["config"])
+            trial["summary"] = json.loads(trial["summary"]) if trial["summary"] else None
+            out.append(trial)
+        return out
+
+    def counts(self, *, sweep: str | None = None) -> dict[str, int]:
+        """Trials per status (every status present, zeros included)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for trial in self.trials(sweep=sweep):
+            counts[trial["status"]] += 1
+        return counts
+
+    def history(self, trial_hash: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT fold, epoch, record FROM history WHERE hash = ? ORDER BY fold, epoch",
+            (trial_hash,),
+        ).fetchall()
+        return [{**json.loads(r["record"]), "fold": r["fold"], "epoch": r["epoch"]} for r in rows]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._conn.execute("SELECT * FROM runs ORDER BY id").fetchall()]
+
+    def export_csv(self, path: str | os.PathLike[str], *, sweep: str | None = None) -> Path:
+        """One CSV row per trial (:func:`write_trials_csv`)."""
+        return write_trials_csv(self.trials(sweep=sweep), path)
