@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from example_cnn import ExampleCNN
 from robustloss.models.images import ImageClassifier, InputScaling, PaperCNN, channel_stats
 from robustloss.train import TrainConfig, predict_proba, train
-from robustloss.train.engine import _make_optimizer
+from robustloss.train.build import make_optimizer as _make_optimizer
 
 BATCH = 64
 

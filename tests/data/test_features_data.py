@@ -1,5 +1,5 @@
-"""Loading embeddings, labels and probabilities (robustloss.data.user.features): formats, every
-bad input with its message, and reading in bounded blocks."""
+"""Loading embeddings, labels and probabilities (robustloss.data.user.features and .labels):
+formats, every bad input with its message, and reading in bounded blocks."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from robustloss.data.user.features import (
     FeatureMatrix,
     check_finite,
     load_features,
-    load_labels,
     load_pred_probs,
     open_features,
 )
+from robustloss.data.user.labels import load_labels
 from robustloss.train.head_training import HeadConfig, feature_stats, predict_head, train_head
 
 

@@ -338,8 +338,6 @@ def test_imageset_checks_lengths():
 
 
 def test_npz_class_names_that_are_not_utf8_are_a_clear_error(tmp_path):
-    from robustloss.data.user.folder import DataError, load_npz
-
     path = tmp_path / "bad.npz"
     np.savez(path, images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 1, 0, 1]),
              class_names=np.array([b"cat", b"\xffowl"]))  # fmt: skip

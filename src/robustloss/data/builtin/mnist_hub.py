@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from robustloss.data.builtin.idx import DataError
 from robustloss.data.builtin.registry import IMAGE_SHAPE, Arrays, verify
 from robustloss.data.builtin.sources import short
+from robustloss.data.errors import DataError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robustloss.data.builtin.idx import DataError
+from robustloss.data.errors import DataError
 
 __all__ = [
     "CLASS_NAMES",

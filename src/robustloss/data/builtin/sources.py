@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from robustloss.data.builtin.idx import DataError, read_idx
+from robustloss.data.builtin.idx import read_idx
 from robustloss.data.builtin.registry import SPECS, Arrays, verify_one
+from robustloss.data.errors import DataError
 
 __all__ = ["Source", "idx_source", "local_sources", "short", "skip"]
 

@@ -1,5 +1,7 @@
 """Bring your own data: a folder of class subfolders, or an ``.npz`` file, as an ImageSet.
 
+(:func:`robustloss.data.user.paths.load_path` reads any of these, or a CSV manifest.)
+
 Folder convention (torchvision's ImageFolder)::
 
     path/
@@ -28,7 +30,7 @@ other integer or whole-number float arrays with values in 0..255 are converted e
 ``labels`` (integers in [0, K)) and optionally ``class_names`` (K strings; default
 "0".."K-1" with K = max label + 1). With ``class_names``, ``labels`` may be strings instead:
 each is looked up in ``class_names``, so class k is ``class_names[k]`` in the file's order
-(:func:`robustloss.data.user.features.index_by_class_names`; a label not among them is an
+(:func:`robustloss.data.user.labels.index_by_class_names`; a label not among them is an
 error). Other keys are ignored. Nothing is unpickled.
 """
 
@@ -43,16 +45,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robustloss.data.builtin.idx import DataError
-from robustloss.data.user.features import _texts, index_by_class_names
+from robustloss.data.errors import DataError
+from robustloss.data.user.labels import index_by_class_names, label_texts
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "UNREADABLE",
     "ImageSet",
+    "check_image_size",
     "load_folder",
     "load_npz",
-    "load_path",
     "problems_message",
+    "read_image",
+    "stack_images",
 ]
 
 #: File extensions read as images by :func:`load_folder` (compared case-insensitively).
@@ -99,35 +104,6 @@ class ImageSet:
         return len(self.labels)
 
 
-def load_path(
-    path: str | os.PathLike[str], *, image_size: int | tuple[int, int] | None = None
-) -> ImageSet:
-    """A folder -> :func:`load_folder`; a ``.npz`` file -> :func:`load_npz`; a ``.csv``
-    manifest -> :func:`robustloss.data.user.manifest.load_manifest`.
-
-    Raises:
-        DataError: the path does not exist or is neither.
-        ValueError: ``image_size`` given for an ``.npz`` (its images are used as they are).
-    """
-    path = Path(path)
-    if path.is_dir():
-        return load_folder(path, image_size=image_size)
-    if not path.exists():
-        raise DataError(f"{path}: does not exist")
-    if path.suffix.lower() == ".npz":
-        if image_size is not None:
-            raise ValueError(f"image_size applies to image folders only, got {image_size!r} "
-                             f"for the .npz file {path}")  # fmt: skip
-        return load_npz(path)
-    if path.suffix.lower() == ".csv":
-        from robustloss.data.user.manifest import load_manifest  # it builds on this module
-
-        return load_manifest(path, image_size=image_size)
-    raise DataError(
-        f"{path}: expected a folder of class subfolders, an .npz file or a .csv manifest"
-    )
-
-
 def load_folder(
     path: str | os.PathLike[str], *, image_size: int | tuple[int, int] | None = None
 ) -> ImageSet:
@@ -146,7 +122,7 @@ def load_folder(
             folder, or unreadable images (all of them listed in one message).
         ValueError: a bad ``image_size``.
     """
-    size = _check_image_size(image_size)
+    size = check_image_size(image_size)
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
@@ -156,7 +132,7 @@ def load_folder(
     arrays = _read_images([file for file, _ in files], problems)
     if problems:
         raise DataError(problems_message(root, problems))
-    images = _stack(arrays, size)
+    images = stack_images(arrays, size)
     labels = np.array([label for _, label in files], dtype=np.int64)
     return ImageSet(images, labels, [d.name for d in class_dirs], [str(f) for f, _ in files])
 
@@ -205,7 +181,8 @@ def load_npz(path: str | os.PathLike[str]) -> ImageSet:
 # ---------------------------------------------------------------------------- folder helpers
 
 
-def _check_image_size(image_size) -> tuple[int, int] | None:
+def check_image_size(image_size) -> tuple[int, int] | None:
+    """``image_size`` as (height, width) (an int is square), or None; else a ValueError."""
     if image_size is None:
         return None
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
@@ -255,13 +232,13 @@ def _read_images(files: list[Path], problems: list[str]) -> list[np.ndarray]:
     arrays: list[np.ndarray] = []
     for file in files:
         try:
-            arrays.append(_read_image(file))
-        except _UNREADABLE as exc:
+            arrays.append(read_image(file))
+        except UNREADABLE as exc:
             problems.append(f"{file}: unreadable image ({type(exc).__name__}: {exc})")
     return arrays
 
 
-def _stack(arrays: list[np.ndarray], size: tuple[int, int] | None) -> np.ndarray:
+def stack_images(arrays: list[np.ndarray], size: tuple[int, int] | None) -> np.ndarray:
     """One (N, H, W[, 3]) uint8 array: every image at ``size`` (None: the most common size),
     RGB when any image is in colour."""
     if size is None:
@@ -314,10 +291,11 @@ def _walk(class_dir: Path, real_root: Path, problems: list[str]) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(class_dir).as_posix())
 
 
-_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+#: What :func:`read_image` raises for a file that is no readable image.
+UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """uint8 ``(H, W)`` for grayscale, ``(H, W, 3)`` for colour."""
     with Image.open(path) as img:
         img.load()
@@ -419,7 +397,8 @@ def _npz_name_list(names: np.ndarray, path: Path) -> list[str]:
         raise DataError(
             f"{path}: class_names must be a 1-D array of strings, got {names.dtype} {names.shape}"
         )
-    out = _texts(names, f"{path}['class_names']")  # bytes: UTF-8, else a DataError naming rows
+    # bytes: decoded as UTF-8, else a DataError naming the rows
+    out = label_texts(names, f"{path}['class_names']")
     if len(out) < 2:
         raise DataError(f"{path}: class_names has {len(out)} name(s), need at least 2")
     if len(set(out)) != len(out):

@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from robustloss._io import read_csv
-from robustloss.data.builtin.idx import DataError
+from robustloss.data.errors import DataError
 from robustloss.data.user.folder import (
-    _UNREADABLE,
+    UNREADABLE,
     ImageSet,
-    _check_image_size,
-    _read_image,
-    _stack,
+    check_image_size,
     problems_message,
+    read_image,
+    stack_images,
 )
 
 __all__ = ["MANIFEST_COLUMNS", "load_manifest", "read_manifest_rows", "resolve_manifest_path"]
@@ -84,7 +84,7 @@ def load_manifest(
             row 2 is the first data row, after the header).
         ValueError: a bad ``image_size``.
     """
-    size = _check_image_size(image_size)
+    size = check_image_size(image_size)
     path = Path(path)
     header, rows = read_manifest_rows(path)
     csv_dir = path.parent
@@ -135,14 +135,14 @@ def load_manifest(
     if not problems:
         for line, file in enumerate(files, start=2):
             try:
-                arrays.append(_read_image(file))
-            except _UNREADABLE as exc:
+                arrays.append(read_image(file))
+            except UNREADABLE as exc:
                 problems.append(
                     f"row {line}: {file}: unreadable image ({type(exc).__name__}: {exc})"
                 )
     if problems:
         raise DataError(problems_message(path, problems))
-    images = _stack(arrays, size)
+    images = stack_images(arrays, size)
     index = {n: k for k, n in enumerate(class_names)}
     labels = np.array([index[r["label"].strip()] for r in rows], dtype=np.int64)
     return ImageSet(images, labels, class_names, [str(f) for f in files], ids)
