@@ -2,7 +2,7 @@
 
     python benchmarks/auto_replay.py benchmarks/results/auto.db [benchmarks/results/auto-cv.db]
 
-The question (docs/auto.md, "A noise-aware choice: replayed first"): would auto choose
+The question (docs/benchmarks/auto.md, "A noise-aware choice: replayed first"): would auto choose
 better if it knew how many labels are wrong? Confident Learning's flags are right when the
 model neither memorises the wrong labels (too few flags: recall lost) nor underfits hard
 right ones (too many: precision lost), so a candidate whose own estimate of the number of
@@ -38,23 +38,24 @@ import statistics
 from collections import defaultdict
 
 from auto_table import CRITERION_SHORT, DEFAULT, method_of
-from robustloss.report.sweep.table import load_trials
-from robustloss.search.autoselect import candidate_grid
+from robustloss.search.candidates import candidate_grid
+from robustloss.sweeps.results import StoredTrial
+from robustloss.sweeps.sources import load_trials
 
 
-def records(trials: list[dict]) -> dict:
+def records(trials: list[StoredTrial]) -> dict:
     """``{(dataset, kind, rate, seed): {method: (f1, estimated rate, true rate)}}`` from
     trial records (``load_trials``)."""
     out: dict = defaultdict(dict)
     for trial in trials:
-        c, s = trial["config"], trial.get("summary") or {}
-        if s.get("f1") is None:
+        c, s = trial.config, trial.summary
+        if s is None or s.f1 is None:
             continue
-        auto = s.get("auto")
+        auto = s.auto
         method = method_of(c, auto.get("criterion") if auto else None)
         key = (c["dataset"], c["noise_kind"], float(c["noise"]), int(c["seed"]))
-        n = int(s["n"])
-        out[key][method] = (float(s["f1"]), s["estimated_errors"] / n, s["corrupted"] / n)
+        n = int(s.n)
+        out[key][method] = (float(s.f1), s.estimated_errors / n, s.corrupted / n)
     return out
 
 
@@ -73,7 +74,7 @@ TARGETS = {
 }
 
 
-def replay(trials: list[dict], name: str = "trials") -> list[str]:
+def replay(trials: list[StoredTrial], name: str = "trials") -> list[str]:
     """The replay's tables (markdown lines) over these trial records."""
     grid = [c.name for c in candidate_grid(10)]
     scores: dict[str, list[float]] = defaultdict(list)
@@ -121,7 +122,7 @@ def replay(trials: list[dict], name: str = "trials") -> list[str]:
     return lines
 
 
-def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
+def canary(trials: list[StoredTrial], criterion: str = "canary-f1") -> list[str]:
     """auto runs by a canary criterion (the criterion they recorded choosing by) against
     holdout-gap's on the same row and seed, per noise kind, and their finalists replayed."""
     gap = CRITERION_SHORT["holdout-gap"]
@@ -129,14 +130,16 @@ def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
     by_kind: dict[str, list[float]] = defaultdict(list)
     picks: dict[str, list[float]] = defaultdict(list)
     for trial in trials:
-        c, s = trial["config"], trial.get("summary") or {}
-        used = (s.get("auto") or {}).get("criterion") or c.get("auto_criterion")
-        if c.get("loss") != "auto" or used != criterion or s.get("f1") is None:
+        c, s = trial.config, trial.summary
+        if s is None:
+            continue
+        used = (s.auto or {}).get("criterion") or c.get("auto_criterion")
+        if c.get("loss") != "auto" or used != criterion or s.f1 is None:
             continue
         key = (c["dataset"], c["noise_kind"], float(c["noise"]), int(c["seed"]))
         if gap in f1[key]:
-            by_kind[c["noise_kind"]].append(float(s["f1"]) - f1[key][gap])
-        finalists = [r for r in s["auto"]["candidates"] if r["status"] in ("chosen", "kept")]
+            by_kind[c["noise_kind"]].append(float(s.f1) - f1[key][gap])
+        finalists = [r for r in s.auto["candidates"] if r["status"] in ("chosen", "kept")]
         if any(r["candidate"] not in f1[key] for r in finalists):
             continue
 
@@ -165,7 +168,7 @@ def canary(trials: list[dict], criterion: str = "canary-f1") -> list[str]:
     return lines
 
 
-def out_of_sample(trials: list[dict], name: str = "trials") -> list[str]:
+def out_of_sample(trials: list[StoredTrial], name: str = "trials") -> list[str]:
     """cleanlab's estimated rate from out-of-sample probabilities against the true rate."""
     lines = [
         "",

@@ -1,4 +1,5 @@
-"""The README's "Settings without ground truth" tables, from the bundled ``auto`` sweeps.
+"""The "Settings without ground truth" tables (docs/benchmarks/auto.md), from the bundled
+``auto`` sweeps.
 
     robustloss sweep auto --db benchmarks/results/auto.db     # src/robustloss/specs/auto.toml
     python benchmarks/auto_table.py benchmarks/results/auto.db
@@ -38,8 +39,10 @@ from typing import Any
 
 from scipy import stats
 
-from robustloss.report.sweep.table import load_trials
-from robustloss.search.autoselect import candidate_grid, default_criterion
+from robustloss.search.candidates import candidate_grid
+from robustloss.search.criteria import default_criterion
+from robustloss.sweeps.results import StoredTrial
+from robustloss.sweeps.sources import load_trials
 
 DEFAULT = "blurry gamma=0.4"
 CRITERION_SHORT = {
@@ -91,22 +94,22 @@ class Results:
     protocols: set = field(default_factory=set)
 
 
-def collect(trials: list[dict[str, Any]]) -> Results:
+def collect(trials: list[StoredTrial]) -> Results:
     out = Results()
     for trial in trials:
-        config, summary = trial["config"], trial.get("summary") or {}
-        if summary.get("f1") is None:
+        config, summary = trial.config, trial.summary
+        if summary is None or summary.f1 is None:
             continue
         row = (config["dataset"], config["noise_kind"], float(config["noise"]))
-        auto = summary.get("auto")
+        auto = summary.auto
         method = method_of(config, auto.get("criterion") if auto else None)
         seed = int(config["seed"])
         out.epochs[row] = max(out.epochs.get(row, 0), int(config["epochs"]))
-        out.f1[row][method][seed] = float(summary["f1"])
-        out.seconds[row][method][seed] = float(summary.get("seconds") or math.nan)
-        out.scores[row][method][seed] = (summary.get("precision"), summary.get("recall"))
-        out.engines[(summary.get("precision_used") or summary.get("precision"),
-                     summary.get("cpu_capability"))] += 1  # fmt: skip
+        out.f1[row][method][seed] = float(summary.f1)
+        out.seconds[row][method][seed] = float(summary.seconds or math.nan)
+        out.scores[row][method][seed] = (summary.precision, summary.recall)
+        out.engines[(summary.precision_used or summary.precision,
+                     summary.cpu_capability)] += 1  # fmt: skip
         out.subset.add(config.get("subset"))
         out.protocols.add(config.get("protocol"))
         if auto:
@@ -245,7 +248,7 @@ def criteria_rows(res: Results) -> list[str]:
 
 
 #: Where a recorded candidate row keeps each criterion's value (both canary criteria
-#: score canary-f1: robustloss.search.autoselect.CandidateResult.value).
+#: score canary-f1: robustloss.search.results.CandidateResult.value).
 _CRITERION_FIELD = {"holdout-acc": "holdout_acc", "cl-cleaned": "cl_cleaned",
                     "holdout-gap": "holdout_gap", "canary-f1": "canary_f1",
                     "canary-f1-structured": "canary_f1"}  # fmt: skip

@@ -1,4 +1,5 @@
-"""The README's "Detectors beside Confident Learning" tables from a finished detectors sweep.
+"""The "Detectors beside Confident Learning" tables (docs/benchmarks/detectors.md) from a
+finished detectors sweep.
 
     robustloss sweep detectors            # the bundled spec (src/robustloss/specs/detectors.toml)
     python benchmarks/detector_table.py detectors
@@ -18,7 +19,8 @@ from collections import defaultdict
 from typing import Any
 
 from robustloss.detect import DETECTORS
-from robustloss.report.sweep.table import load_trials
+from robustloss.sweeps.results import StoredTrial
+from robustloss.sweeps.sources import load_trials
 
 LOSS_TEXT = {
     "ce": lambda c: "CE",
@@ -39,22 +41,22 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
-def collect(trials: list[dict[str, Any]]):
+def collect(trials: list[StoredTrial]):
     """``f1[(dataset, kind)][loss][detector] -> [per seed]``, costs, trial seconds."""
     f1: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     cost: dict[str, list[float]] = defaultdict(list)
     train_s: list[float] = []
     for trial in trials:
-        summary, config = trial.get("summary") or {}, trial["config"]
-        scored = summary.get("detectors")
+        summary, config = trial.summary, trial.config
+        scored = summary.detectors if summary is not None else None
         if not scored:
             continue
         cond = (config.get("dataset") or config.get("data"), config["noise_kind"])
         for name, row in scored.items():
             f1[cond][_loss(config)][name].append(float(row["f1"]))
             cost[name].append(float(row["seconds"]))
-        if trial.get("seconds") is not None:  # the whole trial (training, every detector)
-            train_s.append(float(trial["seconds"]))
+        if trial.seconds is not None:  # the whole trial (training, every detector)
+            train_s.append(float(trial.seconds))
     return f1, cost, train_s
 
 
@@ -62,7 +64,7 @@ def _order(names) -> list[str]:
     return [d for d in DETECTORS if d in names] + sorted(set(names) - set(DETECTORS))
 
 
-def tables(trials: list[dict[str, Any]]) -> str:
+def tables(trials: list[StoredTrial]) -> str:
     f1, cost, train_s = collect(trials)
     if not f1:
         return "no finished trial with a `detectors` summary (compare_detectors) found"

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from robustloss.search.autoselect import candidate_grid
+from robustloss.search.candidates import candidate_grid
+from robustloss.sweeps.results import StoredTrial
+from sweep_fakes import stored_trial
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -32,18 +34,17 @@ def replay():
         sys.modules.pop("auto_table", None)
 
 
-def _trial(seed: int, f1: float, est: float, *, loss: str, auto=None, **params) -> dict:
+def _trial(seed: int, f1: float, est: float, *, loss: str, auto=None,
+           **params) -> StoredTrial:  # fmt: skip
     n = 1000
     config = {"dataset": "mnist", "noise_kind": "symmetric", "noise": 0.2, "seed": seed,
               "epochs": 10, "protocol": "in-sample", "loss": loss, "delay": 0,
               **params}  # fmt: skip
     summary = {"f1": f1, "n": n, "estimated_errors": round(est * n), "corrupted": 200}
-    if auto is not None:
-        summary["auto"] = auto
-    return {"config": config, "summary": summary}
+    return stored_trial(config, **summary, auto=auto)
 
 
-def _trials(seed: int, *, full_grid: bool = True) -> list[dict]:
+def _trials(seed: int, *, full_grid: bool = True) -> list[StoredTrial]:
     """The grid as fixed trials: the candidate estimating 0.20 (the true rate) has F1 0.95,
     the others estimate 0.10 + 0.01 i and have F1 0.80; CE estimates 0.20 exactly too (and
     must not be picked); plus two auto trials: by the in-sample default (criterion unset,

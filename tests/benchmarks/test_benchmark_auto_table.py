@@ -8,13 +8,16 @@ not "met".
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
-from robustloss.search.autoselect import candidate_grid
+from robustloss.search.candidates import candidate_grid
+from robustloss.sweeps.results import StoredTrial
+from sweep_fakes import stored_trial
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "auto_table.py"
 
@@ -31,7 +34,8 @@ def table():
         sys.modules.pop("auto_table", None)
 
 
-def _trial(seed: int, f1: float, *, loss: str, auto: dict | None = None, **params) -> dict:
+def _trial(seed: int, f1: float, *, loss: str, auto: dict | None = None,
+           **params) -> StoredTrial:  # fmt: skip
     config = {
         "dataset": "mnist",
         "noise_kind": "symmetric",
@@ -44,18 +48,16 @@ def _trial(seed: int, f1: float, *, loss: str, auto: dict | None = None, **param
         **params,
     }
     summary = {"f1": f1, "seconds": 10.0, "precision_used": "bf16", "cpu_capability": "AVX512"}
-    if auto is not None:
-        summary["auto"] = auto
-    return {"config": config, "summary": summary}
+    return stored_trial(config, **summary, auto=auto)
 
 
-def _auto(seed: int, f1: float) -> dict:
+def _auto(seed: int, f1: float) -> StoredTrial:
     chosen = {"loss": "blurry", "gamma": 0.6, "delay": 0, "epochs": 7}
     record = {"criterion": "canary-f1-structured", "settings": chosen, "ratio_measured": 2.4}
     return _trial(seed, f1, loss="auto", auto=record)
 
 
-def _grid_trials(seed: int, best: float) -> list[dict]:
+def _grid_trials(seed: int, best: float) -> list[StoredTrial]:
     """Every candidate of auto's grid for 10 epochs as a fixed trial; the last one best."""
     grid = candidate_grid(10)
     out = []
@@ -113,8 +115,10 @@ def test_criteria_are_compared_with_the_default_criterion_and_searches_explained
                 {"candidate": "blurry gamma=0.4", "status": "kept", "canary_f1": 0.94},
                 {"candidate": "gce q=0.7", "status": "chosen", "canary_f1": 0.95}]  # fmt: skip
     auto = _auto(0, 0.93)
-    auto["summary"]["auto"]["candidates"] = searched
-    auto["summary"].update(precision=0.91, recall=0.95)
+    auto.summary.auto["candidates"] = searched
+    auto = dataclasses.replace(
+        auto, summary=dataclasses.replace(auto.summary, precision=0.91, recall=0.95)
+    )
     gap = _trial(0, 0.90, loss="auto", auto_criterion="holdout-gap",
                  auto={"criterion": "holdout-gap", "ratio_measured": 2.4,
                        "settings": {"loss": "ce", "delay": 0, "epochs": 10}})  # fmt: skip

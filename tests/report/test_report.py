@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from robustloss.report.sweep.grouping import group_settings
 from robustloss.report.sweep.index import write_report
-from robustloss.report.sweep.table import PAPER_TABLE1, group_settings, table1_rows
+from robustloss.report.sweep.table import PAPER_TABLE1, table1_rows
 from robustloss.sweeps.executors import close_client, make_client
 from robustloss.sweeps.spec import parse_spec
 from robustloss.sweeps.store import ResultStore
@@ -21,7 +22,7 @@ from robustloss.sweeps.sweep import run_sweep
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
-from sweep_fakes import fake_trial  # noqa: E402
+from sweep_fakes import fake_trial, stored_trial  # noqa: E402
 
 SPEC = """
 noise = [0.1, 0.2]
@@ -73,9 +74,9 @@ def _expected_table1(db: Path) -> dict[tuple[str, float, str], tuple[float, floa
         trials = store.trials(status="done")
     per_setting: dict[tuple, list[float]] = {}
     for t in trials:
-        c = t["config"]
+        c = t.config
         key = (c["dataset"], c["noise"], c["loss"], c["gamma"], c["cutoff"], c["delay"])
-        per_setting.setdefault(key, []).append(t["summary"]["f1"])
+        per_setting.setdefault(key, []).append(t.summary.f1)
     best: dict[tuple, tuple[float, float, dict]] = {}
     for key, f1s in per_setting.items():
         row = key[:3]
@@ -137,7 +138,7 @@ def test_table_pools_seeds_and_keeps_conditions_apart():
     def trial(seed, f1, **config):
         base = {"dataset": "mnist", "noise": 0.2, "loss": "ce", "delay": 0, "seed": seed,
                 "epochs": 10, "threads": None}
-        return {"config": {**base, **config}, "summary": {"f1": f1}}
+        return stored_trial({**base, **config}, f1=f1)
 
     trials = [trial(0, 0.9), trial(1, 0.8), trial(0, 0.5, epochs=3), trial(1, 0.7, epochs=3)]
     settings = group_settings(trials)

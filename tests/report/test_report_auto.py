@@ -15,9 +15,10 @@ from PIL import Image
 
 from robustloss._io import read_csv, write_csv
 from robustloss.report.run import gallery
-from robustloss.report.run.auto_section import AUTO_FIGURE, draw_auto, read_auto
+from robustloss.report.run.auto_section import AUTO_FIGURE, draw_auto
 from robustloss.report.run.gallery import write_report
 from robustloss.run.pipeline import run_experiment
+from robustloss.run.reader import read_auto
 from synthetic import synthetic_images
 
 HEADING = "Settings chosen without ground truth"

@@ -4,38 +4,45 @@ and the cells of loss="auto"."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from robustloss.report.sweep.grouping import Setting, group_settings
+from robustloss.report.sweep.paired import PAIRED_NOTE, Paired, paired_vs
 from robustloss.report.sweep.table import (
     AUTO_NOTE,
-    PAIRED_NOTE,
-    Paired,
-    Setting,
-    group_settings,
-    paired_vs,
     table1_grid,
     table1_markdown,
     table1_rows,
     write_table1,
 )
-from robustloss.search.autoselect import default_criterion
+from robustloss.search.criteria import default_criterion
+from robustloss.sweeps.results import StoredTrial
+from sweep_fakes import run_summary, stored_trial
 
 
-def trial(loss: str, seed: int, f1: float | None, **config) -> dict:
+def trial(loss: str, seed: int, f1: float | None, **config) -> StoredTrial:
     base = {"dataset": "mnist", "noise": 0.2, "loss": loss, "delay": 0, "seed": seed,
             "epochs": 3, "threads": None, "gamma": None, "cutoff": None}  # fmt: skip
-    return {"config": {**base, **config}, "summary": {"f1": f1}}
+    return stored_trial({**base, **config}, f1=f1)
+
+
+def _recorded(t: StoredTrial, criterion: str) -> StoredTrial:
+    """``t`` as if its search had recorded choosing by ``criterion``."""
+    return dataclasses.replace(
+        t, summary=dataclasses.replace(t.summary, auto={"criterion": criterion})
+    )
 
 
 CE = [0.90, 0.80, 0.85]
 BL = [0.95, 0.79, 0.90]  # beats CE on seeds 0 and 2
 
 
-def _trials() -> list[dict]:
+def _trials() -> list[StoredTrial]:
     out = [trial("ce", i, f) for i, f in enumerate(CE)]
     out += [trial("blurry", i, f, gamma=0.4) for i, f in enumerate(BL)]
     out += [trial("blurry", i, 0.1, gamma=0.2) for i in range(3)]  # a worse setting, unshown
@@ -102,9 +109,9 @@ def test_identical_differences_and_a_row_without_ce_have_no_p_value():
 
 def test_paired_vs_counts_ties_as_no_win_and_averages_a_seed_run_twice():
     a = Setting(config={"loss": "blurry"}, row=(), seeds=[0, 0, 1, 2],
-                summaries=[{"f1": 0.8}, {"f1": 0.9}, {"f1": 0.5}, {"f1": 0.7}])  # fmt: skip
+                summaries=[run_summary(f1=f) for f in (0.8, 0.9, 0.5, 0.7)])  # fmt: skip
     b = Setting(config={"loss": "ce"}, row=(), seeds=[0, 1, 2],
-                summaries=[{"f1": 0.8}, {"f1": 0.5}, {"f1": 0.6}])  # fmt: skip
+                summaries=[run_summary(f1=f) for f in (0.8, 0.5, 0.6)])  # fmt: skip
     paired = paired_vs(a, b)
     assert (paired.n, paired.wins) == (3, 2)  # seed 0: mean 0.85 > 0.8; seed 1 a tie
     expected = stats.ttest_rel([np.mean([0.8, 0.9]), 0.5, 0.7], [0.8, 0.5, 0.6]).pvalue
@@ -206,10 +213,9 @@ def test_an_auto_trial_is_labelled_by_the_criterion_it_recorded_choosing_by():
     old = "holdout-acc" if default != "holdout-acc" else "holdout-gap"
     trials = [trial("ce", i, f, protocol="in-sample") for i, f in enumerate(CE)]
     for i in range(3):
-        ran_old = trial("auto", i, 0.99, protocol="in-sample", auto_criterion=None)
-        ran_old["summary"]["auto"] = {"criterion": old}
-        ran_now = trial("auto", i, 0.7, protocol="in-sample", auto_criterion=None)
-        ran_now["summary"]["auto"] = {"criterion": default}
+        ran_old = _recorded(trial("auto", i, 0.99, protocol="in-sample", auto_criterion=None), old)
+        ran_now = _recorded(trial("auto", i, 0.7, protocol="in-sample", auto_criterion=None),
+                            default)  # fmt: skip
         trials += [ran_old, ran_now]
     trials += [trial("auto", i, 0.7, protocol="in-sample", auto_criterion=default)
                for i in range(3)]  # fmt: skip

@@ -17,8 +17,11 @@ from robustloss.data import DataError, load_npz
 from robustloss.data.user.manifest import load_manifest
 from robustloss.report.run.overview import confusion_counts, overview_html
 from robustloss.review import apply as ar
+from robustloss.review import decisions
 from robustloss.review import page as rv
+from robustloss.run.reader import read_run
 from robustloss.run.rundir import detection_table
+from robustloss.run.tiles import read_tiles
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -58,7 +61,7 @@ def test_review_page_files_and_table(tmp_path):
     assert [r[0] for r in table["rows"]] == made["flagged"].tolist()  # most suspect first
     assert [r[1] for r in table["rows"]] == made["labels"][made["flagged"]].tolist()
     # tile k of the sheets is the image of the k-th suspect
-    tiles = rv.read_tiles(run, [0, 99, 100, 204])
+    tiles = read_tiles(run, [0, 99, 100, 204])
     for pos, tile in tiles.items():
         np.testing.assert_array_equal(tile, made["images"][made["flagged"][pos]])
     assert sorted(tiles) == [0, 99, 100, 204]
@@ -68,7 +71,7 @@ def test_review_reuses_sheets_and_reloads_images_from_the_input(tmp_path):
     run = tmp_path / "run"
     made = fake_run(run, n=40, k=3, flagged=12)
     rv.write_review(run)  # no images given: read back from the run's .npz input
-    np.testing.assert_array_equal(rv.read_tiles(run, [3])[3], made["images"][made["flagged"][3]])
+    np.testing.assert_array_equal(read_tiles(run, [3])[3], made["images"][made["flagged"][3]])
     sheet = run / "review" / "sheet-00000.png"
     mtime = sheet.stat().st_mtime_ns
     os.remove(made["data"])  # a second call reuses the sheets: the input is not needed
@@ -91,7 +94,7 @@ def test_review_of_a_run_without_images(tmp_path):
     table = _suspects(run)
     assert table["tile"] is None and [r[0] for r in table["rows"]] == made["flagged"].tolist()
     assert not list((run / "review").glob("sheet-*.png"))
-    assert rv.read_tiles(run, [0]) == {}
+    assert read_tiles(run, [0]) == {}
 
 
 def test_large_images_are_shrunk_to_tiles(tmp_path):
@@ -99,7 +102,7 @@ def test_large_images_are_shrunk_to_tiles(tmp_path):
     made = fake_run(run, n=20, k=2, flagged=5)
     big = np.repeat(np.repeat(made["images"], 30, axis=1), 30, axis=2)  # 360 x 360
     rv.write_review(run, images=big)
-    tile = rv.read_tiles(run, [0])[0]
+    tile = read_tiles(run, [0])[0]
     assert max(tile.shape) == rv.MAX_TILE
 
 
@@ -136,8 +139,9 @@ def test_detection_table_has_an_id_column_only_with_ids():
     assert "id" not in plain.columns and "path" not in plain.columns
 
 
-def test_decisions_agree_between_layers():
-    assert ar.DECISIONS == rv.DECISIONS
+def test_decisions_are_defined_once():
+    assert ar.DECISIONS is rv.DECISIONS is decisions.DECISIONS
+    assert decisions.DECISIONS == ("accept", "keep", "relabel", "unsure")
 
 
 # ---------------------------------------------------------------------------- overview
@@ -147,15 +151,13 @@ def test_confusion_counts_and_overview_links(tmp_path):
     run = tmp_path / "run"
     made = fake_run(run, n=80, k=4, flagged=30)
     rv.write_review(run, images=made["images"])
-    with (run / "detections.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    counts = confusion_counts(rows, 4)
+    folder = read_run(run)
+    counts = confusion_counts(folder.detections, 4)
     g = made["labels"][made["flagged"]]
     assert counts.sum() == 30
     for c in range(4):
         assert counts[c, (c + 1) % 4] == (g == c).sum()
-    summary = json.loads((run / "summary.json").read_text())
-    page = overview_html(run, rows, summary)
+    page = overview_html(folder)
     for c in range(4):
         s = (c + 1) % 4
         n = int(counts[c, s])

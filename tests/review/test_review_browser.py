@@ -7,7 +7,6 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``scripts/install-browser.s
 from __future__ import annotations
 
 import csv
-import json
 import shutil
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from robustloss.report.run.overview import OVERVIEW_CSS, overview_html
 from robustloss.review.apply import apply_review
 from robustloss.review.page import PAGE_SIZE, write_review
+from robustloss.run.reader import read_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -156,13 +156,10 @@ def test_report_matrix_cells_lead_to_their_gallery(browser, tmp_path):
     run = tmp_path / "run"
     made = fake_run(run, n=80, k=4, flagged=30)
     write_review(run, images=made["images"])
-    with (run / "detections.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    summary = json.loads((run / "summary.json").read_text())
     page = run / "overview.html"
     page.write_text(
         f"<html><head><style>{OVERVIEW_CSS}</style></head><body>"
-        f"{overview_html(run, rows, summary)}</body></html>"
+        f"{overview_html(read_run(run))}</body></html>"
     )
     browser.get(page.as_uri())
     cell = browser.find_element("css selector", "a[href='#gallery-1-2']")
@@ -211,8 +208,9 @@ def test_review_page_with_100000_flagged_stays_bounded(browser, tmp_path):
 
 def test_review_page_of_a_real_detect_run(browser, tmp_path, capsys):
     """A small real run (CLI detect on a manifest with ids): keys, export, apply-review."""
-    import robustloss.cli as cli
     from test_review_cli import NAMES, _detect, _write_input
+
+    import robustloss.cli as cli
 
     data = _write_input(tmp_path, "manifest")
     run = tmp_path / "det"

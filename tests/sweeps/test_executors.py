@@ -46,11 +46,11 @@ def _check_two_done(db: Path) -> set[str]:
     spec = _two_spec()
     with ResultStore(db, readonly=True) as store:
         trials = store.trials(sweep="two")
-        assert [t["status"] for t in trials] == ["done", "done"]
+        assert [t.status for t in trials] == ["done", "done"]
         for trial, config in zip(trials, spec.trials(), strict=True):
-            assert trial["summary"]["f1"] == fake_summary(config)["f1"]
-            assert len(store.history(trial["hash"])) == 2
-        return {t["worker"] for t in trials}
+            assert trial.summary.f1 == fake_summary(config)["f1"]
+            assert len(store.history(trial.hash)) == 2
+        return {t.worker for t in trials}
 
 
 @pytest.mark.timeout(60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from robustloss.run.config import RunConfig, config_hash
-from robustloss.search.autoselect import CRITERIA, default_criterion
+from robustloss.search.criteria import CRITERIA, default_criterion
 from robustloss.sweeps.spec import (
     expand_spec,
     list_specs,

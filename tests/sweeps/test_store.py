@@ -4,29 +4,38 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
+from robustloss.report.sweep.grouping import group_settings
 from robustloss.run.config import config_hash
+from robustloss.run.records import RunSummary
+from robustloss.sweeps.results import StoredTrial, trial_table
 from robustloss.sweeps.store import SCHEMA_VERSION, ResultStore, history_rows
+from sweep_fakes import run_summary
+
+#: A version-1 database written by robustloss a49b2ee (tests/data_fixtures/README.md).
+V1_DB = Path(__file__).resolve().parents[1] / "data_fixtures" / "results-v1-a49b2ee.sqlite"
 
 
 def _trials(n: int) -> list[tuple[str, dict]]:
     return [(f"h{i:03d}", {"loss": "ce", "seed": i, "epochs": 3}) for i in range(n)]
 
 
+def _summary(f1: float | None, **fields) -> dict:
+    """A run summary's JSON shape (what a worker hands the store)."""
+    return run_summary(f1=f1, **fields).to_dict()
+
+
 def _record(seed: int, *, epochs: int = 3) -> dict:
+    history = [{"fold": None, "epoch": e, "train_loss": 1.0 / (e + 1)} for e in range(epochs)]
     return {
         "status": "done",
-        "summary": {
-            "f1": 0.5 + seed / 100,
-            "precision": 0.9,
-            "history": [
-                {"fold": None, "epoch": e, "train_loss": 1.0 / (e + 1)} for e in range(epochs)
-            ],
-        },
+        "summary": _summary(0.5 + seed / 100, precision=0.9, history=history),
         "worker": "host:1",
         "seconds": 1.5,
     }
@@ -61,12 +70,16 @@ def test_record_writes_summary_and_history_and_replaces_not_duplicates(tmp_path)
         store.record("h000", _record(7, epochs=2), run_id=run)  # recorded twice: replaced
         store.record("h001", {"status": "failed", "error": "Traceback\nValueError: boom"})
         done = store.trials(status="done")
-        assert [t["hash"] for t in done] == ["h000"]
-        assert done[0]["summary"]["f1"] == pytest.approx(0.57)
-        assert "history" not in done[0]["summary"]  # stored in its own table
+        assert [t.hash for t in done] == ["h000"]
+        assert isinstance(done[0], StoredTrial) and isinstance(done[0].summary, RunSummary)
+        assert done[0].summary.f1 == pytest.approx(0.57)
+        assert done[0].summary.history == []  # stored in its own table
+        assert (done[0].worker, done[0].seconds, done[0].attempts) == ("host:1", 1.5, 1)
+        assert done[0].config == {"loss": "ce", "seed": 0, "epochs": 3}  # as written
         assert [h["epoch"] for h in store.history("h000")] == [0, 1]
         failed = store.trials(status="failed")[0]
-        assert failed["error"].endswith("ValueError: boom") and failed["summary"] is None
+        assert failed.error.endswith("ValueError: boom") and failed.summary is None
+        assert failed.error_line == "ValueError: boom"
         assert store.runs()[0]["submitted"] == 2
     assert _count(db, "history") == 2
     assert _count(db, "trials") == 2
@@ -192,7 +205,7 @@ def test_trials_record_their_resolved_precision_and_results_warn_on_a_mix(tmp_pa
             rec["summary"].update(precision_used=used, memory_format=fmt, cpu_capability=cap)
             store.record(f"h{i:03d}", rec, run_id=run)
         trials = store.trials(sweep="s")
-    assert [t["summary"]["precision_used"] for t in trials] == ["fp32", "bf16"]
+    assert [t.summary.precision_used for t in trials] == ["fp32", "bf16"]
     args = argparse.Namespace(source=str(db), csv=tmp_path / "t.csv", trials=True, status=None)
     assert sweep_cli.results_command(args) == 0
     err = capsys.readouterr().err
@@ -236,17 +249,18 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
     untouched."""
     auto = {"loss": "auto", "protocol": "in-sample", "seed": 0}
     canary = {**auto, "auto_criterion": "canary-f1-structured"}
+    gap_s, canary_s = {"criterion": "holdout-gap"}, {"criterion": "canary-f1-structured"}
     rows = [
-        ("old-gap", auto, "done", {"f1": 0.7, "auto": {"criterion": "holdout-gap"}}),
+        ("old-gap", auto, "done", _summary(0.7, auto=gap_s)),
         ("old-pending", {**auto, "seed": 1}, "pending", None),
-        ("old-unknown", {**auto, "seed": 2}, "done", {"f1": 0.6}),
-        ("ce", {"loss": "ce", "seed": 0}, "done", {"f1": 0.5}),
+        ("old-unknown", {**auto, "seed": 2}, "done", _summary(0.6)),
+        ("ce", {"loss": "ce", "seed": 0}, "done", _summary(0.5)),
         # The same experiment twice: once left to the default (which then was canary-s), once
         # named; both finished: the named one stays, the other's sweep joins it.
-        ("old-canary", {**auto, "seed": 3}, "done", {"f1": 0.8, "auto": {"criterion": "canary-f1-structured"}}),  # noqa: E501
-        (config_hash({**canary, "seed": 3}), {**canary, "seed": 3}, "done", {"f1": 0.81}),
+        ("old-canary", {**auto, "seed": 3}, "done", _summary(0.8, auto=canary_s)),
+        (config_hash({**canary, "seed": 3}), {**canary, "seed": 3}, "done", _summary(0.81)),
         # Here the named one never ran: the finished one takes its place.
-        ("old-done", {**auto, "seed": 4}, "done", {"f1": 0.9, "auto": {"criterion": "canary-f1-structured"}}),  # noqa: E501
+        ("old-done", {**auto, "seed": 4}, "done", _summary(0.9, auto=canary_s)),
         (config_hash({**canary, "seed": 4}), {**canary, "seed": 4}, "pending", None),
     ]
     sweeps = {"a": ["old-gap", "old-pending", "old-unknown", "ce", "old-canary", "old-done"],
@@ -255,33 +269,33 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
     db = tmp_path / "v1.db"
     _v1_database(db, rows, sweeps)
     with ResultStore(db, readonly=True) as store:  # read upgraded, in memory
-        upgraded = {t["hash"] for t in store.trials()}
+        upgraded = {t.hash for t in store.trials()}
     with sqlite3.connect(db) as conn:  # the file as it was
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         assert version[0] == "1"
         assert {h for (h,) in conn.execute("SELECT hash FROM trials")} == {h for h, *_ in rows}
 
     with ResultStore(db) as store:
-        trials = {t["hash"]: t for t in store.trials()}
+        trials = {t.hash: t for t in store.trials()}
         gap = config_hash({**auto, "auto_criterion": "holdout-gap"})
         pending = config_hash({**auto, "seed": 1})
         assert pending == config_hash({**canary, "seed": 1})  # today's default, named or not
         seed3, seed4 = config_hash({**canary, "seed": 3}), config_hash({**canary, "seed": 4})
         assert set(trials) == {gap, pending, "old-unknown", "ce", seed3, seed4}
-        assert trials[gap]["config"]["auto_criterion"] == "holdout-gap"
-        assert trials[gap]["status"] == "done" and trials[gap]["summary"]["f1"] == 0.7
+        assert trials[gap].config["auto_criterion"] == "holdout-gap"
+        assert trials[gap].status == "done" and trials[gap].summary.f1 == 0.7
         assert [r["from"] for r in store.history(gap)] == ["old-gap"]
-        assert trials[pending]["config"].get("auto_criterion") is None
-        assert trials[pending]["status"] == "pending"
-        assert trials[seed3]["summary"]["f1"] == 0.81  # the named one, both done
+        assert trials[pending].config.get("auto_criterion") is None
+        assert trials[pending].status == "pending"
+        assert trials[seed3].summary.f1 == 0.81  # the named one, both done
         assert [r["from"] for r in store.history(seed3)] == [seed3]
-        assert trials[seed4]["summary"]["f1"] == 0.9  # the finished one
-        assert trials[seed4]["status"] == "done"
+        assert trials[seed4].summary.f1 == 0.9  # the finished one
+        assert trials[seed4].status == "done"
         assert [r["from"] for r in store.history(seed4)] == ["old-done"]
-        assert {t["hash"] for t in store.trials(sweep="a")} == {
+        assert {t.hash for t in store.trials(sweep="a")} == {
             gap, pending, "old-unknown", "ce", seed3, seed4
         }
-        assert {t["hash"] for t in store.trials(sweep="b")} == {gap, seed3, seed4}
+        assert {t.hash for t in store.trials(sweep="b")} == {gap, seed3, seed4}
     with sqlite3.connect(db) as conn:
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         assert int(version[0]) == SCHEMA_VERSION == 2
@@ -292,4 +306,54 @@ def test_a_version_1_database_names_the_criterion_each_search_ran_by(tmp_path):
         assert orphans == 0
     assert upgraded == set(trials)  # what readers saw before is what the file now holds
     with ResultStore(db) as store:  # opening again changes nothing
-        assert {t["hash"] for t in store.trials()} == set(trials)
+        assert {t.hash for t in store.trials()} == set(trials)
+
+
+def test_a_summary_that_is_not_a_run_summary_is_an_error_naming_the_trial(tmp_path):
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        store.open_for_sweep(name="s", trials=_trials(1))
+        store.record("h000", {"status": "done", "summary": {"f1": 0.5, "surprise": 1}})
+        with pytest.raises(ValueError, match=r"trial h000's summary is not a run summary: "
+                           r"RunSummary: unknown keys \['surprise'\]"):  # fmt: skip
+            store.trials()
+
+
+def test_the_committed_version_1_database_opens_upgraded(tmp_path):
+    """tests/data_fixtures/results-v1-a49b2ee.sqlite: a version-1 database as robustloss
+    a49b2ee wrote it (real tiny trials: CE, Blurry, two finished searches left to that day's
+    default criterion, holdout-gap, one pending, one failed). Read-only it reads upgraded in
+    memory, the file untouched; opened for writing (a copy) it is upgraded in place; either
+    way its trials are typed records and its summaries (of that version) read."""
+    db = tmp_path / "readonly" / V1_DB.name  # a copy: no reader may leave files beside it
+    db.parent.mkdir()
+    shutil.copy(V1_DB, db)
+    with ResultStore(db, readonly=True) as store:
+        read = store.trials()
+        counts = store.counts()
+    assert db.read_bytes() == V1_DB.read_bytes()  # the file as it was
+    assert counts == {"pending": 1, "running": 0, "done": 6, "failed": 1}
+    by_loss = {}
+    for t in read:
+        by_loss.setdefault(t.config["loss"], []).append(t)
+    searches = [t for t in by_loss["auto"] if t.done]
+    assert len(searches) == 2
+    for t in searches:  # named by the criterion it recorded, and hashed so
+        assert t.config["auto_criterion"] == t.summary.auto["criterion"] == "holdout-gap"
+        assert t.hash == config_hash(t.config)
+        assert t.run_config().auto_criterion == "holdout-gap"
+    (failed,) = [t for t in read if t.status == "failed"]
+    assert failed.summary is None and "missing.npz" in failed.error
+    assert all(t.summary.history == [] and t.summary.n == 60 for t in read if t.done)
+    settings = group_settings([t for t in read if t.done])
+    assert {s.label for s in settings} == {"CE", "BL γ=0.4, d=0", "auto criterion holdout-gap"}
+    rows = trial_table(read)
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"done", "pending", "failed"}
+
+    copy = tmp_path / "v1.db"
+    shutil.copy(V1_DB, copy)
+    with ResultStore(copy) as store:
+        assert {t.hash for t in store.trials()} == {t.hash for t in read}
+    with sqlite3.connect(copy) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    assert int(version[0]) == SCHEMA_VERSION

@@ -86,10 +86,10 @@ def test_sweep_records_every_trial_then_skips_them(tmp_path, client):
     assert "trial" in stream.getvalue()  # the progress bar went to the stream
     with ResultStore(db, readonly=True) as store:
         trials = store.trials(sweep="grid")
-        assert [t["hash"] for t in trials] == [trial_hash(c) for c in spec.trials()]
+        assert [t.hash for t in trials] == [trial_hash(c) for c in spec.trials()]
         for trial in trials:
-            assert trial["status"] == "done" and trial["attempts"] == 1
-            assert trial["summary"]["f1"] == fake_summary(trial["config"])["f1"]
+            assert trial.status == "done" and trial.attempts == 1
+            assert trial.summary.f1 == fake_summary(trial.config)["f1"]
     assert _rows(db, "history") == N_GRID * 3
 
     again = run_sweep(spec, db_path=db, client=client, trial_fn=fake_trial, progress=False)
@@ -107,14 +107,14 @@ def test_failures_are_recorded_and_retried(tmp_path, client):
     assert result.failures[0][1] == "RuntimeError: seed 13 is unlucky"
     with ResultStore(db, readonly=True) as store:
         failed = store.trials(status="failed")
-        assert len(failed) == 1 and "seed 13 is unlucky" in failed[0]["error"]
+        assert len(failed) == 1 and "seed 13 is unlucky" in failed[0].error
     skipped = run_sweep(spec, db_path=db, client=client, trial_fn=fake_trial, progress=False,
                         retry_failed=False)
     assert (skipped.skipped, skipped.failed) == (3, 0)
     retried = run_sweep(spec, db_path=db, client=client, trial_fn=fake_trial, progress=False)
     assert (retried.skipped, retried.failed) == (2, 1)
     with ResultStore(db, readonly=True) as store:
-        assert store.trials(status="failed")[0]["attempts"] == 2
+        assert store.trials(status="failed")[0].attempts == 2
 
 
 def test_dry_run_lists_without_writing(tmp_path):
@@ -188,7 +188,7 @@ if __name__ == "__main__":
 def _done(db: Path) -> dict[str, tuple]:
     with ResultStore(db, readonly=True) as store:
         return {
-            t["hash"]: (t["finished"], t["worker"], t["summary"]["f1"])
+            t.hash: (t.finished, t.worker, t.summary.f1)
             for t in store.trials(status="done")
         }
 
@@ -251,7 +251,7 @@ def test_sigkill_mid_sweep_loses_nothing_and_duplicates_nothing(tmp_path, client
     with ResultStore(db, readonly=True) as store:
         assert len(store.runs()) == 3
         for trial in store.trials():
-            assert trial["summary"]["f1"] == fake_summary(trial["config"])["f1"]
+            assert trial.summary.f1 == fake_summary(trial.config)["f1"]
 
 
 @pytest.mark.timeout(60)
@@ -266,7 +266,7 @@ def test_worker_processes_write_nothing_and_rows_stay_unique(tmp_path):
     assert result.done == N_GRID
     assert _rows(db, "trials") == N_GRID and _rows(db, "history") == N_GRID * 3
     with ResultStore(db, readonly=True) as store:
-        pids = {int(t["worker"].split(":")[1]) for t in store.trials()}
+        pids = {int(t.worker.split(":")[1]) for t in store.trials()}
     assert os.getpid() not in pids and len(pids) <= 2
 
 WARM_SPEC = """
@@ -297,10 +297,10 @@ def _outcomes(db: Path) -> dict[str, tuple]:
     keys = ("precision", "recall", "f1", "flagged", "correct", "test_acc", "top_suspects")
     with ResultStore(db, readonly=True) as store:
         return {
-            t["hash"]: (
-                [t["summary"][k] for k in keys],
+            t.hash: (
+                [getattr(t.summary, k) for k in keys],
                 [(h["fold"], h["epoch"], h["train_loss"], h["loss_in_use"])
-                 for h in store.history(t["hash"])],
+                 for h in store.history(t.hash)],
             )
             for t in store.trials()
         }
@@ -383,9 +383,9 @@ def test_cli_sweep_runs_real_trials_on_worker_processes(tmp_path, capsys):
     assert "6 done now, 0 failed" in out and "shared warm-ups: 1" in out
     with ResultStore(db, readonly=True) as store:
         trials = store.trials()
-        assert {t["status"] for t in trials} == {"done"}
-        assert all(t["worker"].split(":")[1] != str(os.getpid()) for t in trials)
-        assert all(0.0 <= t["summary"]["f1"] <= 1.0 for t in trials)
-        assert all(t["summary"]["config"]["threads"] == 1 for t in trials)  # set per trial
+        assert {t.status for t in trials} == {"done"}
+        assert all(t.worker.split(":")[1] != str(os.getpid()) for t in trials)
+        assert all(0.0 <= t.summary.f1 <= 1.0 for t in trials)
+        assert all(t.summary.config["threads"] == 1 for t in trials)  # set per trial
     assert cli("sweep", str(spec), "--db", str(db), "--quiet") == 0  # all done: nothing runs
     assert "6 already done, 0 done now" in capsys.readouterr().out

@@ -53,11 +53,11 @@ def _results(db: Path) -> dict[str, tuple[dict, list[dict]]]:
     with ResultStore(db, readonly=True) as store:
         for t in store.trials(status="done"):
             timings = ("seconds", "detector_seconds")  # run time, detection's time
-            summary = {k: v for k, v in t["summary"].items() if k not in timings}
+            summary = {k: v for k, v in t.summary.to_dict().items() if k not in timings}
             history = []
-            for row in store.history(t["hash"]):
+            for row in store.history(t.hash):
                 history.append({k: v for k, v in row.items() if k not in TIMING})
-            out[t["hash"]] = (summary, history)
+            out[t.hash] = (summary, history)
     return out
 
 

@@ -10,10 +10,11 @@ import torch
 
 from robustloss.run.config import RunConfig, config_hash
 from robustloss.run.pipeline import run_experiment, train_config_for
-from robustloss.sweeps.results import precision_mix, trial_table
+from robustloss.sweeps.results import StoredTrial, precision_mix, trial_table
 from robustloss.train import TrainConfig, predict_proba, train
 from robustloss.train import precision as prec
 from robustloss.train.config import RECORD_KEYS
+from sweep_fakes import stored_trial
 from synthetic import synthetic_images
 
 
@@ -141,20 +142,19 @@ def test_run_folder_and_summary_record_it(machine, tmp_path):
     assert summary.cpu_capability == tc["cpu_capability"] and summary.native_bf16 is False
     assert summary.chosen_epochs == [1]
     # ... and so does a sweep trial's flat row (summary scalars are columns)
-    row = trial_table([{"hash": "h", "status": "done", "config": summary.config,
-                        "summary": summary.to_dict()}])[0]
+    row = trial_table([StoredTrial(hash="h", sweep="s", status="done", config=summary.config,
+                                   summary=summary)])[0]
     assert row["precision_used"] == "fp32" and row["cpu_capability"] == tc["cpu_capability"]
 
 
 def _trial(precision_used, memory_format="contiguous", capability="AVX2"):
-    return {"status": "done", "summary": {"precision_used": precision_used,
-                                          "memory_format": memory_format,
-                                          "cpu_capability": capability}}
+    return stored_trial({}, precision_used=precision_used, memory_format=memory_format,
+                        cpu_capability=capability)
 
 
 def test_precision_mix_warns_only_when_trials_resolved_differently():
     assert precision_mix([_trial("fp32"), _trial("fp32", capability="AVX512")]) is None
-    assert precision_mix([_trial("fp32"), {"status": "done", "summary": {}}]) is None
+    assert precision_mix([_trial("fp32"), stored_trial({})]) is None
     warning = precision_mix([_trial("fp32"), _trial("fp32"),
                              _trial("bf16", "channels_last", "AVX512")])
     assert warning is not None

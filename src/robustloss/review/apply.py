@@ -2,7 +2,7 @@
 
 ``review.csv`` has one row per reviewed suspect; the columns read are ``index`` (as in the
 run's ``detections.csv``), ``given`` (the given class name), ``decision`` (one of
-:data:`~robustloss.review.page.DECISIONS`), ``label`` (the final class name, empty for
+:data:`~robustloss.review.decisions.DECISIONS`), ``label`` (the final class name, empty for
 ``unsure``), and, when present, ``run`` (the run's config hash), ``path`` and ``id``; other
 columns are ignored. Every row is checked before anything is written, and every bad row is
 reported together, by row number (row 2 is the first data row, after the header):
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -54,19 +53,15 @@ from robustloss._io import atomic_open, read_csv, write_csv
 from robustloss.data import load_dataset
 from robustloss.data.user.folder import problems_message
 from robustloss.data.user.manifest import read_manifest_rows, resolve_manifest_path
-from robustloss.run.rundir import read_detections
+from robustloss.review.decisions import DECISIONS
+from robustloss.run.reader import read_run
 
 __all__ = [
-    "DECISIONS",
     "AppliedReview",
     "ReviewError",
     "apply_review",
     "read_review",
 ]
-
-DECISIONS: tuple[str, ...] = ("accept", "keep", "relabel", "unsure")
-"""Kept equal to ``robustloss.review.page.DECISIONS`` (tested); not imported from there
-because experiments sits below report."""
 
 _REQUIRED = ("index", "given", "decision", "label")
 
@@ -77,6 +72,8 @@ class ReviewError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
+    """What applying a review needs of the run folder, as arrays by ``index``."""
+
     config_hash: str
     config: dict[str, Any]
     class_names: list[str]
@@ -123,21 +120,20 @@ class AppliedReview:
 
 
 def _read_run(run_dir: Path) -> _Run:
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    rows = sorted(read_detections(run_dir), key=lambda r: int(r["index"]))
+    run = read_run(run_dir)
+    rows = run.detections.by_index()
     n = len(rows)
-    if [int(r["index"]) for r in rows] != list(range(n)):
+    if [d.index for d in rows] != list(range(n)):
         raise ValueError(f"{run_dir}/detections.csv: indices are not 0..{n - 1}")
     return _Run(
-        config_hash=str(config["config_hash"]),
-        config=dict(config["config"]),
-        class_names=[str(c) for c in summary["class_names"]],
-        given=np.array([int(r["given_label"]) for r in rows], dtype=np.int64),
-        suggested=np.array([int(r["suggested_label"]) for r in rows], dtype=np.int64),
-        source_index=np.array([int(r["source_index"]) for r in rows], dtype=np.int64),
-        paths=[r["path"] for r in rows] if rows and "path" in rows[0] else None,
-        ids=[r["id"] for r in rows] if rows and "id" in rows[0] else None,
+        config_hash=run.config_hash,
+        config=dict(run.config),
+        class_names=run.class_names,
+        given=np.array([d.given_label for d in rows], dtype=np.int64),
+        suggested=np.array([d.suggested_label for d in rows], dtype=np.int64),
+        source_index=np.array([d.source_index for d in rows], dtype=np.int64),
+        paths=[d.path for d in rows] if rows and run.detections.has_paths else None,
+        ids=[d.id for d in rows] if rows and run.detections.has_ids else None,
     )
 
 

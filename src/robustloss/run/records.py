@@ -1,4 +1,4 @@
-"""Typed records that one run hands from layer to layer (protocols, pipeline, CLI, report, sweeps).
+"""Typed records that one run hands from layer to layer (pipeline, CLI, report, sweeps).
 
 A :class:`RunSummary` is what :func:`robustloss.run.pipeline.run_experiment` and
 :func:`~robustloss.run.pipeline.detect_own_data` return, what ``summary.json`` holds
@@ -6,9 +6,8 @@ A :class:`RunSummary` is what :func:`robustloss.run.pipeline.run_experiment` and
 stores. Fields that only exist when the truth is known (``correct``, ``corrupted``,
 ``precision``, ``recall``, ``f1``) are ``None`` for ``detect``.
 
-A :class:`ProbabilityResult` is what
-:func:`robustloss.probs.protocols.predicted_probabilities` hands the pipeline; a
-:class:`Corruption` is the truth a ``run`` made itself (what ``corruption.json`` holds).
+A :class:`Corruption` is the truth a ``run`` made itself (what ``corruption.json`` holds).
+(What the protocols hand the pipeline is :class:`robustloss.probs.records.ProbabilityResult`.)
 
 Notation: N training examples, K classes.
 """
@@ -16,11 +15,19 @@ Notation: N training examples, K classes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Corruption", "ProbabilityResult", "RunSummary"]
+__all__ = ["SUMMARY_ADDED", "Corruption", "RunSummary"]
+
+#: The fields of :class:`RunSummary` that summary.json did not have in its first version
+#: (robustloss 86dd3e0), in the order they were added; a reader fills in their defaults.
+SUMMARY_ADDED: tuple[str, ...] = (
+    "precision_used", "memory_format", "cpu_capability", "chosen_epochs", "native_bf16",
+    "detector", "detector_seconds", "detectors", "detector_costs", "auto",
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,7 +57,7 @@ class RunSummary:
             model's; :class:`robustloss.train.precision.PrecisionChoice`); None in
             summaries written before they were recorded.
         chosen_epochs: per model, the epoch whose weights predicted (the last one, or
-            label-free early stopping's choice); embed-cv: its CNN's alone.
+            label-free early stopping's choice).
         detector: the detector whose flags these are (``config["detector"]``;
             :data:`robustloss.detect.DETECTORS`); None in summaries written before it existed.
         detector_seconds: what detection cost on top of training: the detector itself and
@@ -115,70 +122,30 @@ class RunSummary:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
-        """Read back :meth:`to_dict`'s shape (unknown keys are an error: they mean drift)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
+        """Read back :meth:`to_dict`'s shape, from any version of ``summary.json``.
+
+        The fields added since the first version (``precision_used`` ... ``auto``; see
+        :data:`SUMMARY_ADDED`) take their defaults when absent, and ``history`` is ``[]``
+        when absent (a sweep's database keeps it in a table of its own). Unknown keys are an
+        error (they mean drift: a newer version's file), and so are missing required ones.
+        """
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(
                 f"RunSummary: unknown keys {unknown}; expected a subset of {sorted(names)}"
             )
-        return cls(**data)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ProbabilityResult:
-    """Out-of-sample (or in-sample) predicted probabilities and how they were obtained.
-
-    Attributes:
-        pred_probs: (N, K) float64, row i from the model that held example i out (cv,
-            paper-cv) or from the one model (in-sample).
-        protocol, note: the protocol's name and its one-line description.
-        folds: the number of folds, None for in-sample.
-        fold_of: (N,) int64, the fold that held each example out; -1 for in-sample.
-        histories: one list of per-epoch history rows per model (fold).
-        models: the trained models, one per fold (paper-cv: the same object K times).
-        seeds: the model seeds, one per model.
-        split_seed: the seed of the fold assignment, None for in-sample.
-        test_acc_per_model: each model's accuracy on the clean test split, or None without
-            one.
-        train_config: the first model's resolved training config (with the precision
-            record and the chosen epoch, ``TrainResult.config``).
-        chosen_epochs: per model, the epoch whose weights predicted; embed-cv: the CNN's
-            alone (``[e]``: its heads train a fixed schedule).
-        environment: versions and hardware the first model trained on.
-        margins: with ``TrainConfig.record_margins``, every CNN's training margins summed
-            over its epochs, N rows (a ``robustloss.train.margins.MarginRecord``; under cv
-            each example counts the K - 1 fold models that trained on it), else None.
-        embeddings: (N, E) float32 penultimate-layer embeddings of the N training images by
-            ``models[0]``, when the protocol computed them (embed-cv), else None: the
-            detect phase's ``features`` reuse them instead of a second pass of the CNN.
-    """
-
-    pred_probs: np.ndarray
-    protocol: str
-    note: str
-    folds: int | None
-    fold_of: np.ndarray
-    histories: list[list[dict[str, Any]]]
-    models: list[Any]
-    seeds: list[int]
-    split_seed: int | None
-    test_acc_per_model: list[float] | None
-    train_config: dict[str, Any]
-    environment: dict[str, Any]
-    chosen_epochs: list[int] = dataclasses.field(default_factory=list)
-    margins: Any = None
-    embeddings: np.ndarray | None = dataclasses.field(default=None, repr=False)
-
-    def history_rows(self) -> list[dict[str, Any]]:
-        """Every model's history rows, each with its ``fold`` (None for in-sample) first."""
-        with_folds = self.protocol != "in-sample"
-        return [
-            {"fold": k if with_folds else None, **row}
-            for k, history in enumerate(self.histories)
-            for row in history
-        ]
+        required = [
+            f.name for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            and f.name != "history"
+        ]  # fmt: skip
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ValueError(f"RunSummary: missing keys {missing}; every version has {required}")
+        return cls(**{"history": [], **data})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -221,3 +188,49 @@ class Corruption:
             "source": self.source,
             "source_indices": None if self.source_indices is None else self.source_indices.tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, noisy_labels: np.ndarray) -> Corruption:
+        """Read back :meth:`to_dict`'s shape (every version of ``corruption.json`` has it).
+
+        The file keeps only the corrupted rows, so the labels the run trained on come with
+        it: ``noisy_labels`` (N,) int64, in ``index`` order (detections.csv's
+        ``given_label``). Raises ``ValueError`` for a missing key, or labels that disagree
+        with the file's (the two files are from different runs).
+        """
+        missing = [k for k in _CORRUPTION_KEYS if k not in data]
+        if missing:
+            raise ValueError(
+                f"Corruption: missing keys {missing}; expected {list(_CORRUPTION_KEYS)}"
+            )
+        noisy = np.asarray(noisy_labels, dtype=np.int64)
+        n = int(data["n"])
+        idx = np.asarray(data["indices"], dtype=np.int64)
+        if noisy.shape != (n,) or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+            raise ValueError(
+                f"Corruption: {n} examples with corrupted rows in 0..{n - 1}, but the given "
+                f"labels are {noisy.shape[0]}"
+            )
+        if not np.array_equal(noisy[idx], np.asarray(data["noisy_labels"], dtype=np.int64)):
+            raise ValueError("Corruption: its noisy labels are not the given labels")
+        true = noisy.copy()
+        true[idx] = np.asarray(data["true_labels"], dtype=np.int64)
+        corrupted = np.zeros(n, dtype=bool)
+        corrupted[idx] = True
+        source_indices = data.get("source_indices")
+        return cls(
+            seed=int(data["seed"]),
+            kind=str(data["kind"]),
+            rate=float(data["rate"]),
+            num_classes=int(data["num_classes"]),
+            true_labels=true,
+            noisy_labels=noisy.copy(),
+            corrupted=corrupted,
+            source=str(data["source"]),
+            source_indices=None if source_indices is None
+            else np.asarray(source_indices, dtype=np.int64),
+        )
+
+
+_CORRUPTION_KEYS = ("seed", "kind", "rate", "n", "num_classes", "indices", "true_labels",
+                    "noisy_labels", "source")  # fmt: skip

@@ -1,4 +1,5 @@
-"""A run folder on disk: checking where it goes, staging it, its tables and files.
+"""A run folder on disk: checking where it goes, staging it, writing its tables and files
+(read back by :mod:`robustloss.run.reader`).
 
 A run folder (``out_dir``) holds::
 
@@ -10,7 +11,7 @@ A run folder (``out_dir``) holds::
     detections.csv        one row per example, most suspect first (see DETECTION_COLUMNS)
     suspect_images.npz    the top suspects' images (what the gallery draws)
     auto.csv              loss="auto" only: every candidate's criterion values and curve,
-                          which one was chosen (robustloss.search.autoselect)
+                          which one was chosen (robustloss.search)
     review.html, review/  written by ``finalize``, as are suspects.png and report.html (the
                           CLI passes the review page's and the report's writers)
 
@@ -23,9 +24,7 @@ folder that holds a different run (another config hash) is refused unless ``over
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import json
 import os
 import shutil
 import uuid
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from robustloss._io import json_text, write_csv
+from robustloss.run.reader import RunFolderError, read_meta
 
 __all__ = [
     "DETECTION_COLUMNS",
@@ -43,7 +43,6 @@ __all__ = [
     "DetectionTable",
     "check_out_dir",
     "detection_table",
-    "read_detections",
     "staging",
     "write_auto_table",
     "write_detections",
@@ -86,10 +85,10 @@ GALLERY_SIZE = 48
 def _existing_run(out: Path) -> tuple[str | None, str | None, bool]:
     """(command, config hash, finished) of a run folder; (None, None, False) if not one."""
     try:
-        meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        return meta.get("command"), meta.get("config_hash"), (out / "summary.json").is_file()
-    except (OSError, ValueError, AttributeError):
+        meta = read_meta(out)
+    except RunFolderError:
         return None, None, False
+    return meta.command, meta.config_hash, (out / "summary.json").is_file()
 
 
 def check_out_dir(out: Path, command: str, chash: str, overwrite: bool) -> None:
@@ -276,12 +275,6 @@ def detection_table(
         folds=bool((fold_of >= 0).any()),
     )
     return DetectionTable(order, columns, make_row)
-
-
-def read_detections(run_dir: str | os.PathLike) -> list[dict[str, str]]:
-    """The rows of a run folder's detections.csv (strings, as written), most suspect first."""
-    with (Path(run_dir) / "detections.csv").open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 # ----- writers -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Where a sweep's results live, the record a trial hands back, and trials as flat rows.
+"""Where a sweep's results live, the records of a trial, and trials as flat rows.
 
 - :func:`default_db_path` and :func:`resolve_source`: the results database of a spec, or
   a database given by path (what ``robustloss results`` and ``report`` read).
@@ -6,7 +6,9 @@
   in one place (:mod:`robustloss.sweeps.worker`); it crosses the Dask boundary as
   :meth:`TrialRecord.to_dict` and is written by
   :meth:`robustloss.sweeps.store.ResultStore.record`.
-- :func:`trial_table` and :func:`write_trials_csv`: trial rows as one flat CSV row each.
+- :class:`StoredTrial`: a trial as the database holds it, what
+  :meth:`robustloss.sweeps.store.ResultStore.trials` returns.
+- :func:`trial_table` and :func:`write_trials_csv`: trials as one flat CSV row each.
 - :func:`precision_mix`: the warning when one sweep's trials resolved ``precision``
   differently (e.g. a sweep resumed on another machine).
 
@@ -30,9 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from robustloss._io import write_csv
+from robustloss.run.config import RunConfig
+from robustloss.run.records import RunSummary
 from robustloss.sweeps.spec import load_spec
 
 __all__ = [
+    "StoredTrial",
     "TrialRecord",
     "default_db_path",
     "precision_mix",
@@ -108,28 +113,78 @@ class TrialRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def trial_table(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flat rows of trials: identity and status, config keys, scalar summary values."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class StoredTrial:
+    """One trial as the results database holds it (:meth:`ResultStore.trials
+    <robustloss.sweeps.store.ResultStore.trials>`).
+
+    Attributes:
+        hash: its key, the config hash of ``config``.
+        sweep: the sweep that first listed it (others may list it too).
+        config: the resolved config as hashed (:meth:`RunConfig.to_dict
+            <robustloss.run.config.RunConfig.to_dict>`'s shape; a database written by an
+            older version keeps that version's keys: :meth:`run_config` reads it).
+        status: ``pending``, ``running``, ``done`` or ``failed``.
+        summary: when done, what the trial recorded, without its history (kept in a table
+            of its own: :meth:`ResultStore.history`); else None.
+        error: the traceback text of a failure, else None.
+        worker: ``host:pid`` that ran it last; ``seconds`` its wall time there.
+        attempts: how often it was submitted; ``run_id`` the driver run that last did.
+        created, started, finished: Unix times (None: not yet).
+    """
+
+    hash: str
+    sweep: str
+    config: dict[str, Any]
+    status: str
+    summary: RunSummary | None = None
+    error: str | None = None
+    worker: str | None = None
+    seconds: float | None = None
+    attempts: int = 0
+    run_id: int | None = None
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def error_line(self) -> str | None:
+        """The last line of the error (the exception), or None."""
+        lines = (self.error or "").strip().splitlines()
+        return lines[-1] if lines else None
+
+    def run_config(self) -> RunConfig:
+        """The config as a :class:`~robustloss.run.config.RunConfig` (ValueError where an
+        older version's config no longer validates)."""
+        return RunConfig.from_dict(self.config)
+
+
+def trial_table(trials: Sequence[StoredTrial]) -> list[dict[str, Any]]:
+    """Flat rows of trials: identity and status, config keys, scalar summary values (the
+    summary's in the order of their names, as the database stores them)."""
     rows = []
     for trial in trials:
         row: dict[str, Any] = {
-            "hash": trial["hash"],
-            "status": trial["status"],
-            "worker": trial.get("worker"),
-            "seconds": trial.get("seconds"),
-            "error": (trial.get("error") or "").strip().splitlines()[-1:] or None,
+            "hash": trial.hash,
+            "status": trial.status,
+            "worker": trial.worker,
+            "seconds": trial.seconds,
+            "error": trial.error_line,
         }
-        if row["error"]:
-            row["error"] = row["error"][0]
-        row.update(trial["config"])
-        for key, value in (trial.get("summary") or {}).items():
+        row.update(trial.config)
+        summary = {} if trial.summary is None else trial.summary.to_dict()
+        for key, value in sorted(summary.items()):
             if key not in row and (value is None or isinstance(value, (int, float, str, bool))):
                 row[key] = value
         rows.append(row)
     return rows
 
 
-def precision_mix(trials: Sequence[dict[str, Any]]) -> str | None:
+def precision_mix(trials: Sequence[StoredTrial]) -> str | None:
     """One line when the finished ``trials`` resolved to more than one precision, else None.
 
     Counts trials per ``(precision_used, memory_format, cpu_capability)`` of their summaries;
@@ -137,13 +192,13 @@ def precision_mix(trials: Sequence[dict[str, Any]]) -> str | None:
     """
     counts: dict[tuple[str, str, str], int] = {}
     for trial in trials:
-        summary = trial.get("summary") or {}
-        if trial.get("status") != "done" or summary.get("precision_used") is None:
+        summary = trial.summary
+        if not trial.done or summary is None or summary.precision_used is None:
             continue
         key = (
-            str(summary["precision_used"]),
-            str(summary.get("memory_format")),
-            str(summary.get("cpu_capability")),
+            str(summary.precision_used),
+            str(summary.memory_format),
+            str(summary.cpu_capability),
         )
         counts[key] = counts.get(key, 0) + 1
     if len({k[:2] for k in counts}) <= 1:
@@ -157,7 +212,7 @@ def precision_mix(trials: Sequence[dict[str, Any]]) -> str | None:
     )
 
 
-def write_trials_csv(trials: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+def write_trials_csv(trials: Sequence[StoredTrial], path: str | os.PathLike[str]) -> Path:
     """One CSV row per trial: hash, status, every config key, every scalar summary key."""
     rows = trial_table(trials)
     path = Path(path)

@@ -1,17 +1,10 @@
 """The results database of sweeps: one SQLite file (stdlib ``sqlite3``) in WAL mode.
 
-Tables (schema version :data:`SCHEMA_VERSION`, created idempotently; an older database is
-upgraded when opened for writing, and read through an upgraded in-memory copy when opened
-read-only, the file left as it is):
-
-- ``trials``: one row per trial, keyed by ``hash`` (:func:`config_hash` of its resolved
-  config): ``config`` JSON, ``status`` (``pending``/``running``/``done``/``failed``),
-  ``error`` text of a failure, ``summary`` JSON (``run_experiment``'s summary without its
-  history), ``worker`` (host:pid that ran it), ``attempts``, timestamps.
-- ``history``: one row per trial, fold and epoch (JSON of that epoch's training record).
-- ``sweeps``: each spec recorded in this database (name, TOML text, source);
-  ``sweep_trials`` links sweeps to trials (a trial shared by two specs runs once).
-- ``runs``: one row per invocation of the sweep driver (host, pid, executor, counts).
+Its tables and their version are :mod:`robustloss.sweeps.schema`'s: created idempotently; an
+older database is upgraded when opened for writing, and read through an upgraded in-memory
+copy when opened read-only, the file left as it is. Reads return typed records:
+:meth:`ResultStore.trials` one :class:`~robustloss.sweeps.results.StoredTrial` per trial
+(its config as hashed, its summary a :class:`~robustloss.run.records.RunSummary`).
 
 Durability: only the sweep driver writes. Each finished trial is written in one
 transaction (status, summary and all of its history rows together), committed with
@@ -20,14 +13,6 @@ it; rows are keyed by hash with ``INSERT ... ON CONFLICT``, so nothing is ever d
 A trial left ``running`` by a killed driver is set back to ``pending`` when the next driver
 opens the database (:meth:`ResultStore.open_for_sweep`); a lock file beside the database
 keeps two drivers from sharing one.
-
-Version 2 (from 1): a search's hash names the criterion it chose by. Version 1 hashed a
-``loss = "auto"`` trial without ``auto_criterion`` when it was left to the protocol's
-default, so the same hash meant whatever the default was when the trial ran; now
-:meth:`RunConfig.resolved <robustloss.run.config.RunConfig.resolved>` fills the
-default in before hashing. The upgrade (:func:`name_recorded_criteria`) gives each such
-finished trial the criterion its summary recorded, and one that has not run today's
-default, under the hash its config now has.
 
 The database belongs on a local disk: SQLite's WAL needs shared memory and POSIX locks
 that network filesystems (NFS, Lustre, GPFS home directories) do not reliably provide.
@@ -45,17 +30,27 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from robustloss._io import json_text
-from robustloss.run.config import RunConfig, config_hash
-from robustloss.sweeps.results import TrialRecord, trial_table, write_trials_csv
+from robustloss.run.config import RunConfig
+from robustloss.run.records import RunSummary
+from robustloss.sweeps.results import StoredTrial, TrialRecord, trial_table, write_trials_csv
+from robustloss.sweeps.schema import (
+    READABLE_VERSIONS,
+    SCHEMA_SQL,
+    SCHEMA_VERSION,
+    STATUSES,
+    name_recorded_criteria,
+    stored_json,
+    upgrade_from_1,
+)
 
 __all__ = [
-    "SCHEMA_VERSION",
+    "SCHEMA_VERSION",  # re-exported from robustloss.sweeps.schema, as is the next
     "STATUSES",
     "ResultStore",
+    "StoredTrial",  # re-exported from robustloss.sweeps.results, as are the last two
     "history_rows",
     "name_recorded_criteria",
-    "trial_table",  # re-exported from robustloss.sweeps.results
+    "trial_table",
     "write_trials_csv",
 ]
 
@@ -63,74 +58,6 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no cross-driver lock
     fcntl = None
-
-SCHEMA_VERSION = 2
-#: Versions an open accepts (an older one is upgraded: in the file when opened for writing,
-#: in an in-memory copy when read-only).
-READABLE_VERSIONS: tuple[int, ...] = (1, 2)
-STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sweeps (
-    name TEXT PRIMARY KEY,
-    description TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '',
-    spec TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trials (
-    hash TEXT PRIMARY KEY,
-    sweep TEXT NOT NULL,
-    config TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending'
-        CHECK (status IN ('pending', 'running', 'done', 'failed')),
-    error TEXT,
-    summary TEXT,
-    worker TEXT,
-    seconds REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    run_id INTEGER,
-    created REAL NOT NULL,
-    started REAL,
-    finished REAL
-);
-CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
-CREATE TABLE IF NOT EXISTS sweep_trials (
-    sweep TEXT NOT NULL,
-    hash TEXT NOT NULL REFERENCES trials (hash) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (sweep, hash)
-);
-CREATE TABLE IF NOT EXISTS history (
-    hash TEXT NOT NULL REFERENCES trials (hash) ON DELETE CASCADE,
-    fold INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (hash, fold, epoch)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sweep TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    executor TEXT NOT NULL DEFAULT '',
-    started REAL NOT NULL,
-    finished REAL,
-    submitted INTEGER NOT NULL DEFAULT 0,
-    done INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0
-);
-"""
-
-
-def _json(value: Any) -> str:
-    """JSON that always parses back: NaN/inf (e.g. an empty run's F1) become null."""
-    return json_text(value, sort_keys=True)
 
 
 def _config_dict(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
@@ -160,77 +87,6 @@ def history_rows(history: Any) -> list[tuple[int, int, dict[str, Any]]]:
             epoch = record.get("epoch")
             rows.append((f, int(epoch) if epoch is not None else position, record))
     return rows
-
-
-def name_recorded_criteria(conn: sqlite3.Connection) -> int:
-    """Upgrade a version-1 database's trials to version 2's hashes; return how many moved.
-
-    A trial whose search left ``auto_criterion`` unset gets, when it finished, the criterion
-    its summary recorded choosing by (it ran under the default of its day), and otherwise
-    keeps it unset (it will run under today's default); either way it moves to the hash
-    :func:`config_hash` now gives its config, with its history and sweep memberships. A
-    finished trial that recorded no criterion, or whose config no longer validates, is left
-    as it was. Where the new hash is already a trial (the same experiment run twice, once
-    with the criterion named), the finished one is kept, the existing one if both are, and
-    the other's sweep memberships join it. Call inside a transaction.
-    """
-    moved = 0
-    for row in conn.execute("SELECT * FROM trials").fetchall():
-        config = json.loads(row["config"])
-        try:
-            cfg = RunConfig.from_dict(config)
-        except ValueError:
-            continue
-        if not cfg.chooses_settings or cfg.auto_criterion is not None:
-            continue
-        summary = json.loads(row["summary"]) if row["summary"] else {}
-        recorded = (summary.get("auto") or {}).get("criterion")
-        if row["status"] == "done" and recorded is None:
-            continue
-        if recorded is not None:
-            config = {**config, "auto_criterion": recorded}
-        try:
-            new = config_hash(config)
-        except ValueError:  # a recorded criterion this version does not know
-            continue
-        old = row["hash"]
-        if new == old:
-            continue
-        other = conn.execute("SELECT status FROM trials WHERE hash = ?", (new,)).fetchone()
-        members = conn.execute(
-            "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (old,)
-        ).fetchall()
-        if other is not None and (other["status"] == "done" or row["status"] != "done"):
-            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
-        else:
-            if other is not None:  # this one finished, the other did not: this one stays
-                members += conn.execute(
-                    "SELECT sweep, position FROM sweep_trials WHERE hash = ?", (new,)
-                ).fetchall()
-                conn.execute("DELETE FROM trials WHERE hash = ?", (new,))
-            values = {**dict(row), "hash": new, "config": _json(config)}
-            conn.execute(
-                f"INSERT INTO trials ({', '.join(values)}) "
-                f"VALUES ({', '.join('?' * len(values))})",
-                tuple(values.values()),
-            )
-            conn.execute("UPDATE history SET hash = ? WHERE hash = ?", (new, old))
-            conn.execute("DELETE FROM trials WHERE hash = ?", (old,))
-        conn.executemany(
-            "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
-            "ON CONFLICT (sweep, hash) DO NOTHING",
-            [(m["sweep"], new, m["position"]) for m in members],
-        )
-        moved += 1
-    return moved
-
-
-def _upgrade_from_1(conn: sqlite3.Connection) -> None:
-    """Version 1 to :data:`SCHEMA_VERSION` (2), inside the caller's transaction."""
-    name_recorded_criteria(conn)
-    conn.execute(
-        "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-    )
 
 
 class ResultStore:
@@ -270,7 +126,7 @@ class ResultStore:
 
     def _create_schema(self) -> None:
         with self.transaction() as c:
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA_SQL.split(";"):
                 if statement.strip():
                     c.execute(statement)
             c.execute(
@@ -280,7 +136,7 @@ class ResultStore:
             )
             row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row["value"] == "1":
-                _upgrade_from_1(c)
+                upgrade_from_1(c)
 
     def _check_version(self) -> int:
         try:
@@ -311,7 +167,7 @@ class ResultStore:
         memory.execute("PRAGMA foreign_keys = ON")
         self._conn = memory
         with self.transaction() as c:
-            _upgrade_from_1(c)
+            upgrade_from_1(c)
 
     def close(self) -> None:
         self.unlock()
@@ -387,7 +243,7 @@ class ResultStore:
             c.executemany(
                 "INSERT INTO trials (hash, sweep, config, created) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (hash) DO NOTHING",
-                [(h, name, _json(_config_dict(config)), now) for h, config in trials],
+                [(h, name, stored_json(_config_dict(config)), now) for h, config in trials],
             )
             c.executemany(
                 "INSERT INTO sweep_trials (sweep, hash, position) VALUES (?, ?, ?) "
@@ -445,7 +301,7 @@ class ResultStore:
                 "finished = ?, run_id = COALESCE(?, run_id) WHERE hash = ?",
                 (
                     status,
-                    _json(summary) if status == "done" else None,
+                    stored_json(summary) if status == "done" else None,
                     values.get("error"),
                     values.get("worker"),
                     values.get("seconds"),
@@ -460,7 +316,7 @@ class ResultStore:
             c.executemany(
                 "INSERT INTO history (hash, fold, epoch, record) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (hash, fold, epoch) DO UPDATE SET record = excluded.record",
-                [(trial_hash, fold, epoch, _json(r)) for fold, epoch, r in rows],
+                [(trial_hash, fold, epoch, stored_json(r)) for fold, epoch, r in rows],
             )
             if run_id is not None:
                 column = "done" if status == "done" else "failed"
@@ -485,8 +341,13 @@ class ResultStore:
 
     def trials(
         self, *, sweep: str | None = None, status: str | Sequence[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Trial rows (``config`` and ``summary`` parsed), in spec order when ``sweep`` given."""
+    ) -> list[StoredTrial]:
+        """The trials (all, or ``sweep``'s, in its spec's order; of one or more ``status``).
+
+        Raises:
+            ValueError: an unknown status, or a stored summary that is not a run summary
+                (the message names the database and the trial).
+        """
         where, params = [], []
         if sweep is not None:
             query = (
@@ -506,19 +367,46 @@ class ResultStore:
         for clause in where:
             query += f" AND {clause}"
         query += " ORDER BY s.position" if sweep is not None else " ORDER BY t.created, t.hash"
-        out = []
-        for row in self._conn.execute(query, params).fetchall():
-            trial = dict(row)
-            trial["config"] = json.loads(trial["config"])
-            trial["summary"] = json.loads(trial["summary"]) if trial["summary"] else None
-            out.append(trial)
-        return out
+        return [self._stored(row) for row in self._conn.execute(query, params).fetchall()]
+
+    def _stored(self, row: sqlite3.Row) -> StoredTrial:
+        """A trials row as its record (``summary`` JSON read by :meth:`RunSummary.from_dict`,
+        any version; an empty one is None)."""
+        data = json.loads(row["summary"]) if row["summary"] else None
+        try:
+            summary = RunSummary.from_dict(data) if data else None
+        except ValueError as exc:
+            raise ValueError(
+                f"results database {str(self.path)!r}: trial {row['hash']}'s summary is not a "
+                f"run summary: {exc}"
+            ) from None
+        return StoredTrial(
+            hash=row["hash"],
+            sweep=row["sweep"],
+            config=json.loads(row["config"]),
+            status=row["status"],
+            summary=summary,
+            error=row["error"],
+            worker=row["worker"],
+            seconds=row["seconds"],
+            attempts=int(row["attempts"]),
+            run_id=row["run_id"],
+            created=row["created"],
+            started=row["started"],
+            finished=row["finished"],
+        )
 
     def counts(self, *, sweep: str | None = None) -> dict[str, int]:
         """Trials per status (every status present, zeros included)."""
+        if sweep is None:
+            query, params = "SELECT status, COUNT(*) AS n FROM trials GROUP BY status", ()
+        else:
+            query = ("SELECT t.status, COUNT(*) AS n FROM trials t JOIN sweep_trials s "
+                     "ON s.hash = t.hash WHERE s.sweep = ? GROUP BY t.status")  # fmt: skip
+            params = (sweep,)
         counts = dict.fromkeys(STATUSES, 0)
-        for trial in self.trials(sweep=sweep):
-            counts[trial["status"]] += 1
+        for row in self._conn.execute(query, params).fetchall():
+            counts[row["status"]] += row["n"]
         return counts
 
     def history(self, trial_hash: str) -> list[dict[str, Any]]:

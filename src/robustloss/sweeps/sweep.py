@@ -182,7 +182,7 @@ def _dry_run(
     status: dict[str, str] = {}
     if options.db_path.is_file():
         with ResultStore(options.db_path, readonly=True) as store:
-            status = {t["hash"]: t["status"] for t in store.trials()}
+            status = {t.hash: t.status for t in store.trials()}
     todo, plan = _plan(trials, status, options, result)
     result.plan = plan_rows(trials, {h for h, _ in todo}, status, plan)
     print(format_plan(result), file=stream)
@@ -225,7 +225,7 @@ def _run_recorded(
             spec=spec.text,
             executor=spec.settings.executor if own_client else str(client),
         )
-        status = {t["hash"]: t["status"] for t in store.trials(sweep=spec.name)}
+        status = {t.hash: t.status for t in store.trials(sweep=spec.name)}
         todo, plan = _plan(trials, status, options, result)
         if not todo:
             return

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from robustloss.detect import needs
 from robustloss.run.config import LOSS_FIELDS, RunConfig
-from robustloss.search.autoselect import MAX_RATIO
+from robustloss.search.criteria import MAX_RATIO
 
 #: Settings that may differ between trials sharing a warm-up.
 WARMUP_INDEPENDENT: tuple[str, ...] = (
@@ -73,7 +73,7 @@ def models_per_trial(config: RunConfig) -> int:
 def trial_epochs(config: RunConfig) -> int:
     """Epochs one trial costs run alone, over all of its models (fold-epochs); for a trial
     whose settings a search chooses (``loss="auto"``), at most the search's budget of
-    :data:`~robustloss.search.autoselect.MAX_RATIO` fixed runs."""
+    :data:`~robustloss.search.criteria.MAX_RATIO` fixed runs."""
     epochs = config.epochs * models_per_trial(config)
     return math.ceil(epochs * MAX_RATIO) if config.chooses_settings else epochs
 

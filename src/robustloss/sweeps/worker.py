@@ -40,8 +40,9 @@ __all__ = [
     "worker_name",
 ]
 
-#: ``trial_fn(config, **folders) -> summary``: a RunSummary (or its dict shape, or any
-#: dict a test's stand-in returns); see :func:`run_trial`.
+#: ``trial_fn(config, **folders) -> summary``: a RunSummary or its dict shape (a test's
+#: stand-in returns a complete one: the store reads it back as a RunSummary); see
+#: :func:`run_trial`.
 TrialFn = Callable[..., Any]
 
 

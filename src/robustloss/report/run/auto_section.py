@@ -2,19 +2,11 @@
 
 A run with ``loss="auto"`` (or ``gamma``/``cutoff``/``q`` "auto") chose its loss, the loss's
 parameter, the delay and the epochs from the given labels alone, by successive halving on a
-noisy held-out split (:mod:`robustloss.search.autoselect`). Its run folder holds:
+noisy held-out split (:mod:`robustloss.search`). Its run folder records the search in
+``auto.csv`` and ``config.json``'s ``auto``, read back as an
+:class:`~robustloss.run.auto_choice.AutoChoice` (:mod:`robustloss.run.auto_choice`).
 
-- ``auto.csv``: one row per candidate (``candidate``, ``status`` one of
-  :data:`STATUSES`, ``epochs_trained``, ``holdout_acc``, ``best_epoch``, ``cl_cleaned``,
-  ``holdout_gap``, ``stop_epoch``, ``canary_recall``, ``flagged_share``, ``canary_f1``,
-  ``holdout_acc_by_epoch`` and ``train_acc_by_epoch`` as ``;``-joined floats, ``reason``;
-  empty fields for None (the canary columns without canaries); the gap columns are absent from
-  folders written before the criterion existed, and folders written before the stop epoch
-  have ``gap_epoch``, the epoch where the gap peaked, in its place);
-- ``config.json``'s ``auto``: the criterion, the choice, why, the measured cost and the plan
-  (``summary.json``'s ``auto``, without the plan, when ``config.json`` has none).
-
-:func:`auto_section` reads them and returns the section of ``report.html``: the why-sentence,
+:func:`auto_section` returns, from that record, the section of ``report.html``: the why-sentence,
 the criterion, the measured cost against the plan's budget, a table of every candidate (the
 chosen one highlighted) and the figure ``auto.png`` (drawn into the run folder by
 :func:`draw_auto`): held-out accuracy against the given labels after each epoch, one line per
@@ -30,10 +22,7 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,179 +31,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from robustloss._io import read_csv, save_figure
-from robustloss.search.autoselect import CANARY_CRITERIA
+from robustloss._io import save_figure
+from robustloss.run.auto_choice import AutoCandidate, AutoChoice
+from robustloss.run.reader import RunFolder
+from robustloss.search.criteria import CANARY_CRITERIA
 
-__all__ = [
-    "AUTO_FIGURE",
-    "STATUSES",
-    "AutoCandidate",
-    "AutoChoice",
-    "auto_section",
-    "draw_auto",
-    "read_auto",
-]
+__all__ = ["AUTO_FIGURE", "auto_section", "draw_auto"]
 
 #: File name of the figure, in the run folder.
 AUTO_FIGURE = "auto.png"
-#: What a candidate's ``status`` may be: chosen, trained to the end (kept), stopped after the
-#: first rung (pruned), or a failure (never chosen).
-STATUSES: tuple[str, ...] = ("chosen", "kept", "pruned", "diverged", "collapsed", "failed")
 _FAILURES = ("diverged", "collapsed", "failed")
-_REQUIRED = ("candidate", "status", "holdout_acc_by_epoch")
 _CHOSEN_STYLE = "background:#fff3cd;font-weight:bold"
 _PRUNED_COLOR = "#b0b0b0"
 _FAILED_COLOR = "#d7191c"
 _KEPT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-
-
-@dataclass(frozen=True)
-class AutoCandidate:
-    """One row of ``auto.csv``; ``curve[e - 1]`` is the held-out accuracy after epoch e."""
-
-    name: str
-    status: str
-    epochs_trained: int | None
-    curve: tuple[float, ...]  # (epochs_trained,) accuracy vs the given labels, warm-up included
-    holdout_acc: float | None  # at the stop epoch (older folders: the peak)
-    best_epoch: int | None  # 1-based, on the same axis as curve: the peak
-    cl_cleaned: float | None
-    reason: str = ""
-    holdout_gap: float | None = None  # criterion holdout-gap at the stop epoch
-    stop_epoch: int | None = None  # 1-based: the epochs its final run would train
-    # (epochs_trained,) eval-mode accuracy on a probe of the examples trained on, or ()
-    fit_curve: tuple[float, ...] = ()
-    canary_recall: float | None = None  # criterion canary-f1's inputs and value
-    flagged_share: float | None = None
-    canary_f1: float | None = None
-
-
-@dataclass(frozen=True)
-class AutoChoice:
-    """What a run folder records of its label-free search."""
-
-    candidates: tuple[AutoCandidate, ...]
-    criterion: str | None = None
-    chosen: str | None = None
-    why: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)  # loss, parameters, delay, epochs
-    seconds: float | None = None
-    sample_epochs: float | None = None
-    ratio_measured: float | None = None
-    plan: dict[str, Any] = field(default_factory=dict)  # empty when config.json has none
-    canary_note: str = ""  # canary-f1-structured: where the canaries' classes came from
-
-    @property
-    def chosen_candidate(self) -> AutoCandidate | None:
-        """The row with status "chosen" (else the one named ``chosen``), or None."""
-        by_status = [c for c in self.candidates if c.status == "chosen"]
-        if by_status:
-            return by_status[0]
-        return next((c for c in self.candidates if c.name == self.chosen), None)
-
-
-def _optional(row: dict[str, str], column: str, kind: type, *, path: Path, line: int) -> Any:
-    """``kind(row[column])``, None for an empty or absent field (an int may read ``4.0``)."""
-    text = row.get(column) or ""
-    if text.strip() == "":
-        return None
-    try:
-        value = float(text)
-        if kind is int:
-            if not value.is_integer():
-                raise ValueError(text)
-            return int(value)
-        return value
-    except ValueError:
-        raise ValueError(
-            f"Expected {path} line {line} column `{column}` to be "
-            f"{'an integer' if kind is int else 'a number'} or empty, but got {text!r}"
-        ) from None
-
-
-def _curve(text: str, *, column: str, path: Path, line: int) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(";") if v.strip())
-    except ValueError:
-        raise ValueError(
-            f"Expected {path} line {line} column `{column}` to be ';'-joined "
-            f"floats, but got {text!r}"
-        ) from None
-
-
-def _meta(folder: Path) -> dict[str, Any]:
-    """``config.json``'s ``auto`` (with the plan), else ``summary.json``'s, else {}."""
-    for name in ("config.json", "summary.json"):
-        path = folder / name
-        if path.is_file():
-            auto = json.loads(path.read_text(encoding="utf-8")).get("auto")
-            if isinstance(auto, dict):
-                return auto
-    return {}
-
-
-def read_auto(run_dir: str | os.PathLike) -> AutoChoice | None:
-    """A run folder's label-free search (``auto.csv`` and ``config.json``'s ``auto``).
-
-    Returns:
-        None when the folder has no ``auto.csv`` (the settings were given).
-
-    Raises:
-        ValueError: ``auto.csv`` without the columns ``candidate``, ``status`` and
-            ``holdout_acc_by_epoch``, with a status not in :data:`STATUSES`, or with a
-            number that does not parse.
-    """
-    folder = Path(run_dir)
-    path = folder / "auto.csv"
-    if not path.is_file():
-        return None
-    _, rows = read_csv(path, required=_REQUIRED, what="auto.csv (a label-free settings search)")
-    candidates = []
-    for line, r in enumerate(rows, start=2):
-        status = r["status"].strip()
-        if status not in STATUSES:
-            raise ValueError(
-                f"Expected {path} line {line} column `status` to be one of "
-                f"{', '.join(STATUSES)}, but got {status!r}"
-            )
-        where = {"path": path, "line": line}
-        candidates.append(
-            AutoCandidate(
-                name=r["candidate"],
-                status=status,
-                epochs_trained=_optional(r, "epochs_trained", int, **where),
-                curve=_curve(
-                    r["holdout_acc_by_epoch"], column="holdout_acc_by_epoch", **where
-                ),
-                holdout_acc=_optional(r, "holdout_acc", float, **where),
-                best_epoch=_optional(r, "best_epoch", int, **where),
-                cl_cleaned=_optional(r, "cl_cleaned", float, **where),
-                reason=r.get("reason", "") or "",
-                holdout_gap=_optional(r, "holdout_gap", float, **where),
-                stop_epoch=_optional(
-                    r, "stop_epoch" if "stop_epoch" in r else "gap_epoch", int, **where
-                ),
-                fit_curve=_curve(
-                    r.get("train_acc_by_epoch") or "", column="train_acc_by_epoch", **where
-                ),
-                canary_recall=_optional(r, "canary_recall", float, **where),
-                flagged_share=_optional(r, "flagged_share", float, **where),
-                canary_f1=_optional(r, "canary_f1", float, **where),
-            )
-        )
-    meta = _meta(folder)
-    return AutoChoice(
-        candidates=tuple(candidates),
-        criterion=meta.get("criterion"),
-        chosen=meta.get("chosen"),
-        why=str(meta.get("why") or ""),
-        settings=dict(meta.get("settings") or {}),
-        seconds=meta.get("seconds"),
-        sample_epochs=meta.get("sample_epochs"),
-        ratio_measured=meta.get("ratio_measured"),
-        plan=dict(meta.get("plan") or {}),
-        canary_note=str(meta.get("canary_note") or ""),
-    )
 
 
 # ----- the figure --------------------------------------------------------------------------
@@ -399,18 +229,17 @@ def _split_text(plan: dict[str, Any]) -> str:
     )
 
 
-def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[str], Path | None]:
+def auto_section(run: RunFolder, *, dpi: int = 100) -> tuple[list[str], Path | None]:
     """The "Settings chosen without ground truth" section and its figure ``auto.png``.
 
     Returns:
-        ``(parts, figure_path)``: HTML fragments and the figure written into ``run_dir``;
-        ``([], None)`` for a run folder without ``auto.csv``.
+        ``(parts, figure_path)``: HTML fragments and the figure written into the run
+        folder; ``([], None)`` for a run folder without ``auto.csv`` (``run.auto`` None).
     """
-    folder = Path(run_dir)
-    choice = read_auto(folder)
+    choice = run.auto
     if choice is None:
         return [], None
-    figure = save_figure(draw_auto(choice), folder / AUTO_FIGURE, dpi=dpi)
+    figure = save_figure(draw_auto(choice), run.path / AUTO_FIGURE, dpi=dpi)
     esc = html.escape
     chosen = choice.chosen_candidate
     parts = [
@@ -418,7 +247,7 @@ def auto_section(run_dir: str | os.PathLike, *, dpi: int = 100) -> tuple[list[st
         "<p class='note'>The loss, its parameter, the delay and the epochs were chosen from "
         "the images and their given (noisy) labels alone, by successive halving on a noisy "
         "held-out split: no clean label, corruption mask or clean test split was consulted "
-        "(<code>robustloss.search.autoselect</code>).</p>",
+        "(<code>robustloss.search</code>).</p>",
     ]
     name = choice.chosen or (chosen.name if chosen else None)
     if name:

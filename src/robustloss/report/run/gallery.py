@@ -1,11 +1,12 @@
 """A run folder's gallery of suspects (``suspects.png``) and its page (``report.html``).
 
-:func:`write_report` reads only the run folder (``summary.json`` as a
-:class:`~robustloss.run.records.RunSummary`, ``config.json``, ``detections.csv``,
-``suspect_images.npz``, written by :mod:`robustloss.run.rundir`), so a report can be
-drawn again at any time. Each suspect is shown with its given and suggested class; when the
-truth is known (a ``run``, which corrupted the labels itself) its frame is green for a correct
-detection (the label really was corrupted) and red for a false alarm. Drawing uses
+:func:`write_report` reads only the run folder, through its one reader
+(:func:`robustloss.run.reader.read_run`: ``summary.json`` as a
+:class:`~robustloss.run.records.RunSummary`, ``config.json``, ``detections.csv``; and
+``suspect_images.npz``), so a report can be drawn again at any time. Each suspect is shown
+with its given and suggested class; when the truth is known (a ``run``, which corrupted the
+labels itself) its frame is green for a correct detection (the label really was corrupted)
+and red for a false alarm. Drawing uses
 matplotlib's object API with the Agg canvas: no pyplot, no global figure state.
 """
 
@@ -15,6 +16,7 @@ import base64
 import dataclasses
 import html
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,15 @@ from matplotlib.figure import Figure
 from robustloss._io import atomic_write_text, save_figure
 from robustloss.report.run.auto_section import auto_section
 from robustloss.report.run.overview import OVERVIEW_CSS, overview_html
+from robustloss.run.reader import (
+    Detection,
+    Detections,
+    RunFolder,
+    SuspectImages,
+    read_run,
+    read_suspect_images,
+)
 from robustloss.run.records import RunSummary
-from robustloss.run.rundir import read_detections
 
 __all__ = ["CORRECT_COLOR", "WRONG_COLOR", "draw_suspects", "write_report"]
 
@@ -96,37 +105,25 @@ def draw_suspects(
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """What a report draws on: a run folder's files, read back."""
+    """What a report draws on: the run folder read back, and its top suspects' images (None
+    for a run on embeddings or given probabilities, which has none)."""
 
-    summary: RunSummary
-    config: dict[str, Any]  # config.json
-    rows: list[dict[str, str]]  # detections.csv, most suspect first
-    indices: np.ndarray  # (M,) top suspects kept in suspect_images.npz
-    images: np.ndarray  # (M, H, W[, C])
-    unexpected: np.ndarray  # flagged but not corrupted on purpose (run only)
-    unexpected_images: np.ndarray
+    folder: RunFolder
+    suspects: SuspectImages | None
+
+    @property
+    def summary(self) -> RunSummary:
+        return self.folder.summary
+
+    @property
+    def rows(self) -> Detections:
+        """detections.csv, most suspect first."""
+        return self.folder.detections
 
     @property
     def known(self) -> bool:
         """True when detections.csv has the truth (a ``run``)."""
-        return "corrupted" in (self.rows[0] if self.rows else {})
-
-
-def _read_run(run_dir: Path) -> _Run:
-    summary = RunSummary.from_dict(json.loads((run_dir / "summary.json").read_text("utf-8")))
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    rows = read_detections(run_dir)
-    if not (run_dir / "suspect_images.npz").is_file():  # embeddings or given probabilities
-        none = np.zeros(0, dtype=np.int64)
-        empty = np.zeros((0, 1, 1), dtype=np.uint8)
-        return _Run(summary, config, rows, none, empty, none, empty)
-    with np.load(run_dir / "suspect_images.npz", allow_pickle=False) as npz:
-        indices, images = npz["indices"], npz["images"]
-        if "unexpected_indices" in npz.files:
-            unexpected, unexpected_images = npz["unexpected_indices"], npz["unexpected_images"]
-        else:  # run folders written before this gallery existed
-            unexpected, unexpected_images = indices[:0], images[:0]
-    return _Run(summary, config, rows, indices, images, unexpected, unexpected_images)
+        return self.rows.known
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -145,11 +142,8 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _num(text: str) -> str:
-    try:
-        return f"{float(text):.4f}"
-    except ValueError:
-        return text
+def _num(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.4f}"
 
 
 def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, Path]:
@@ -167,9 +161,9 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
         ``{"suspects": path, "report": path}`` (and ``"unexpected"``, ``"auto"`` when drawn).
     """
     folder = Path(run_dir)
-    run = _read_run(folder)
+    run = _Run(read_run(folder), read_suspect_images(folder))
     written = _draw_galleries(run, folder, columns=columns)
-    auto_parts, auto_figure = auto_section(folder)
+    auto_parts, auto_figure = auto_section(run.folder)
     title = f"robustloss {run.summary.command}: {_source(run.summary)}"
     parts = [
         *_header(run.summary, title),
@@ -192,8 +186,10 @@ def write_report(run_dir: str | os.PathLike, *, columns: int = 8) -> dict[str, P
 def _overview(folder: Path, run: _Run) -> list[str]:
     """The confusion matrix, flagged vs estimated per class, per-class galleries
     (:mod:`robustloss.report.run.overview`)."""
-    fallback = dict(zip(run.indices.tolist(), run.images, strict=True))  # without sheets
-    return [overview_html(folder, run.rows, run.summary.to_dict(), fallback_images=fallback)]
+    fallback = {}  # for folders without review sheets
+    if run.suspects is not None:
+        fallback = dict(zip(run.suspects.indices.tolist(), run.suspects.images, strict=True))
+    return [overview_html(run.folder, fallback_images=fallback)]
 
 
 def _loss_used(run: _Run) -> str:
@@ -213,48 +209,50 @@ def _source(summary: RunSummary) -> Any:
 
 
 def _titled(run: _Run, idx: np.ndarray) -> tuple[list[str], list[bool | None]]:
-    by_index = {int(r["index"]): r for r in run.rows}
+    by_index = {d.index: d for d in run.rows}
     titles, correct = [], []
     for i in idx.tolist():
-        r = by_index[int(i)]
+        d = by_index[int(i)]
         titles.append(
-            f"{_short(r['given_class'])} → {_short(r['suggested_class'])}\n"
-            f"#{r['rank']}  p={float(r['p_given']):.2f}"
+            f"{_short(d.given_class)} → {_short(d.suggested_class)}\n"
+            f"#{d.rank}  p={d.p_given:.2f}"
         )
-        correct.append(bool(int(r["corrupted"])) if run.known else None)
+        correct.append(bool(d.corrupted) if run.known else None)
     return titles, correct
 
 
 def _draw_galleries(run: _Run, folder: Path, *, columns: int) -> dict[str, Path]:
     """suspects.png and, with flagged labels that were not corrupted, unexpected.png
     (nothing for a run without images: features or given probabilities)."""
-    if run.images.shape[1:] == (1, 1) and run.indices.size == 0:
+    suspects = run.suspects
+    if suspects is None:
         return {}
     summary, cfg = run.summary, run.summary.config
-    titles, correct = _titled(run, run.indices)
+    titles, correct = _titled(run, suspects.indices)
     heading = (
-        f"Top {len(run.indices)} of {summary.flagged} flagged (given → suggested) — "
+        f"Top {len(suspects.indices)} of {summary.flagged} flagged (given → suggested) — "
         f"{_source(summary)}, "
         f"loss {_loss_used(run)}, protocol {cfg.get('protocol')}"
     )
     if run.known:
         heading += "  (green: really corrupted; red: label was right)"
     fig = draw_suspects(
-        run.images,
+        suspects.images,
         titles,
         correct=correct if run.known else None,
         columns=columns,
         heading=heading,
     )
     written = {"suspects": save_figure(fig, folder / "suspects.png")}
-    if run.unexpected.size:
-        u_titles, _ = _titled(run, run.unexpected)
+    unexpected = suspects.unexpected_indices
+    if unexpected.size:
+        u_titles, _ = _titled(run, unexpected)
         u_fig = draw_suspects(
-            run.unexpected_images,
+            suspects.unexpected_images,
             u_titles,
             columns=columns,
             heading=(
-                f"Top {run.unexpected.size} of {summary.flagged - (summary.correct or 0)} "
+                f"Top {unexpected.size} of {summary.flagged - (summary.correct or 0)} "
                 "flagged labels that were NOT corrupted on purpose: errors in the original "
                 "dataset, or ambiguous images"
             ),
@@ -337,21 +335,26 @@ def _galleries(written: dict[str, Path]) -> list[str]:
     return parts
 
 
+def _suspect_cell(d: Detection, column: str) -> Any:
+    """A cell of the suspects' table, as detections.csv writes it (``corrupted`` 0 or 1)."""
+    value = getattr(d, column)
+    if column.startswith("p_"):
+        return _num(value)
+    return int(value) if column == "corrupted" else value
+
+
 def _suspects(run: _Run) -> list[str]:
-    flagged_rows = [r for r in run.rows if r.get("flagged") == "1"][:_TABLE_ROWS]
+    flagged_rows = run.rows.flagged()[:_TABLE_ROWS]
     if not flagged_rows:
         return []
     cols = ["rank", "index", "given_class", "suggested_class", "p_given", "p_suggested"]
     if run.known:
         cols += ["corrupted", "true_class"]
-    if "path" in run.rows[0]:
+    if run.rows.has_paths:
         cols.append("path")
     return [
         f"<h2>Top {len(flagged_rows)} suspects (all in detections.csv)</h2>",
-        _table(
-            cols,
-            [[_num(r[c]) if c.startswith("p_") else r[c] for c in cols] for r in flagged_rows],
-        ),
+        _table(cols, [[_suspect_cell(d, c) for c in cols] for d in flagged_rows]),
     ]
 
 
@@ -385,7 +388,7 @@ def _configuration(run: _Run) -> list[str]:
         f"<p>config hash <code>{html.escape(str(summary.config_hash))}</code></p>",
         _table(["setting", "value"], [[k, v] for k, v in summary.config.items()]),
     ]
-    used = run.config.get("config_used")
+    used = run.folder.meta.config_used
     if used:  # loss="auto": what was trained, beside what was asked for
         changed = [[k, summary.config.get(k), v] for k, v in used.items()
                    if summary.config.get(k) != v]  # fmt: skip
@@ -399,7 +402,7 @@ def _configuration(run: _Run) -> list[str]:
             f"<p>loss hyperparameters as used (defaults filled in): "
             f"<code>{html.escape(json.dumps(summary.loss_params_effective))}</code></p>"
         )
-    env = run.config.get("environment") or {}
+    env = run.folder.meta.environment
     if env:
         parts += ["<h2>Environment</h2>", _table(["", ""], [[k, v] for k, v in env.items()])]
     return parts

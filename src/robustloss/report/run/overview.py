@@ -1,7 +1,8 @@
 """The report's overview of the suspects: the whole confusion picture at a glance.
 
 Three parts, each computed from the run folder alone (``detections.csv``, ``summary.json``
-and the review sheets of :mod:`robustloss.review.page`):
+and the review sheets, read by :mod:`robustloss.run.reader` and
+:mod:`robustloss.run.tiles`):
 
 - the **confusion matrix** of the flagged examples: rows the given class, columns the
   suggested class (the model's argmax), each cell the count, shaded by count; a non-empty
@@ -22,7 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from robustloss.review.page import read_tiles
+from robustloss.run.reader import Detection, RunFolder
+from robustloss.run.tiles import read_tiles
 
 __all__ = [
     "CELLS_PER_CLASS",
@@ -48,12 +50,12 @@ CELLS_PER_CLASS = 10
 _TILE_PX = 64
 
 
-def confusion_counts(rows: list[dict[str, str]], num_classes: int) -> np.ndarray:
+def confusion_counts(rows: Iterable[Detection], num_classes: int) -> np.ndarray:
     """``counts[g, s]``: flagged rows given class g with suggested class s, (K, K) int64."""
     counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for r in rows:
-        if r.get("flagged") == "1":
-            counts[int(r["given_label"]), int(r["suggested_label"])] += 1
+    for d in rows:
+        if d.flagged:
+            counts[d.given_label, d.suggested_label] += 1
     return counts
 
 
@@ -155,9 +157,7 @@ def _tile_img(tile: np.ndarray | None, caption: str, color: str | None) -> str:
 
 
 def overview_html(
-    run_dir: str | os.PathLike,
-    rows: list[dict[str, str]],
-    summary: dict[str, Any],
+    run: RunFolder,
     *,
     fallback_images: dict[int, np.ndarray] | None = None,
     correct_color: str = "#1a9641",
@@ -166,63 +166,74 @@ def overview_html(
     """The overview section of ``report.html`` (an HTML fragment, images inline).
 
     Args:
-        run_dir: the run folder (for the review sheets' tiles, when present).
-        rows: all rows of ``detections.csv``, most suspect first.
-        summary: ``summary.json`` (class names, estimated errors per class).
+        run: the run folder read back (its detections, the summary's class names and
+            estimated errors per class, and the review sheets' tiles, when present).
         fallback_images: ``{index: image}`` for folders without review sheets (e.g. the
             top suspects of ``suspect_images.npz``).
         correct_color, wrong_color: frames for correct detections / false alarms, when the
             truth is known.
     """
-    names = [str(c) for c in summary["class_names"]]
-    k = len(names)
-    flagged_rows = [r for r in rows if r.get("flagged") == "1"]
-    counts = confusion_counts(flagged_rows, k)
-    known = bool(rows) and "corrupted" in rows[0]
-    per_class = summary.get("estimated_errors_per_class") or {}
+    names = run.class_names
+    flagged = run.detections.flagged()
+    counts = confusion_counts(flagged, len(names))
+    colors = (correct_color, wrong_color) if run.detections.known else None
+    return "\n".join([
+        "<h2 id='overview'>Overview of the suspects</h2>",
+        f"<p>{len(flagged)} flagged. The matrix counts them by given label (rows) and "
+        "suggested label (columns, the model's most probable class); click a count for "
+        "that confusion's gallery, a class for its gallery, or open <a href='review.html'>"
+        "the review page</a> to decide about each one.</p>",
+        _matrix_html(counts, names),
+        *_bars_html(run, counts),
+        *_galleries_html(run, flagged, counts, fallback_images or {}, colors),
+    ])
+
+
+def _bars_html(run: RunFolder, counts: np.ndarray) -> list[str]:
+    """Flagged vs estimated (and corrupted) per given class: a heading, a note, the chart."""
+    names = run.class_names
+    known = run.detections.known
+    per_class = run.summary.estimated_errors_per_class or {}
     estimated = np.array([int(per_class.get(n, 0)) for n in names], dtype=np.int64)
     corrupted = None
     if known:
-        corrupted = np.zeros(k, dtype=np.int64)
-        for r in rows:
-            if r.get("corrupted") == "1":
-                corrupted[int(r["given_label"])] += 1
+        corrupted = np.zeros(len(names), dtype=np.int64)
+        for d in run.detections:
+            if d.corrupted:
+                corrupted[d.given_label] += 1
     bars = draw_class_bars(names, counts.sum(axis=1), estimated, corrupted)
-
-    parts = ["<h2 id='overview'>Overview of the suspects</h2>"]
-    parts.append(
-        f"<p>{len(flagged_rows)} flagged. The matrix counts them by given label (rows) and "
-        "suggested label (columns, the model's most probable class); click a count for "
-        "that confusion's gallery, a class for its gallery, or open <a href='review.html'>"
-        "the review page</a> to decide about each one.</p>"
-    )
-    parts.append(_matrix_html(counts, names))
-    parts.append("<h3>Flagged vs estimated wrong labels per class</h3>")
-    parts.append(
+    return [
+        "<h3>Flagged vs estimated wrong labels per class</h3>",
         "<p>flagged: examples Confident Learning flags; estimated errors: cleanlab's "
         "estimate from the calibrated confident joint"
         + ("; corrupted: labels changed on purpose by this run" if known else "")
-        + ".</p>"
-    )
-    parts.append(
+        + ".</p>",
         f"<img alt='flagged vs estimated per class' style='max-width:100%' "
-        f"src='data:image/png;base64,{_png_b64(bars)}'>"
-    )
+        f"src='data:image/png;base64,{_png_b64(bars)}'>",
+    ]
 
-    # Per-class galleries: pick the examples first, then read only their tiles.
-    position = {int(r["index"]): p for p, r in enumerate(flagged_rows)}
-    chosen: dict[tuple[int, int], list[dict[str, str]]] = {}
-    for r in flagged_rows:
-        key = (int(r["given_label"]), int(r["suggested_label"]))
-        bucket = chosen.setdefault(key, [])
+
+def _galleries_html(
+    run: RunFolder,
+    flagged: Sequence[Detection],
+    counts: np.ndarray,
+    fallback: dict[int, np.ndarray],
+    colors: tuple[str, str] | None,
+) -> list[str]:
+    """Per given class, its largest confusions' most suspect examples (their tiles read
+    from the review sheets, else ``fallback``; frames ``colors`` (correct, wrong) when the
+    truth is known)."""
+    names = run.class_names
+    # Pick the examples first, then read only their tiles.
+    position = {d.index: p for p, d in enumerate(flagged)}
+    chosen: dict[tuple[int, int], list[Detection]] = {}
+    for d in flagged:
+        bucket = chosen.setdefault((d.given_label, d.suggested_label), [])
         if len(bucket) < CELL_GALLERY:
-            bucket.append(r)
-    wanted = [position[int(r["index"])] for bucket in chosen.values() for r in bucket]
-    tiles = read_tiles(run_dir, wanted)
-    fallback = fallback_images or {}
-
-    parts.append("<h3>Per-class galleries</h3>")
-    for g in range(k):
+            bucket.append(d)
+    tiles = read_tiles(run.path, [position[d.index] for b in chosen.values() for d in b])
+    parts = ["<h3>Per-class galleries</h3>"]
+    for g in range(len(names)):
         total = int(counts[g].sum())
         parts.append(
             f"<section class='gallery' id='gallery-{g}'><h4>given {html.escape(names[g])}: "
@@ -235,13 +246,10 @@ def overview_html(
         for s in order[:CELLS_PER_CLASS]:
             shown = chosen[(g, s)]
             figs = []
-            for r in shown:
-                i = int(r["index"])
-                tile = tiles.get(position[i], fallback.get(i))
-                color = None
-                if known:
-                    color = correct_color if r["corrupted"] == "1" else wrong_color
-                figs.append(_tile_img(tile, f"#{r['rank']} p={float(r['p_given']):.2g}", color))
+            for d in shown:
+                tile = tiles.get(position[d.index], fallback.get(d.index))
+                color = None if colors is None else colors[0 if d.corrupted else 1]
+                figs.append(_tile_img(tile, f"#{d.rank} p={d.p_given:.2g}", color))
             parts.append(
                 f"<div class='confusion-row' id='gallery-{g}-{s}'>"
                 f"<h5>{html.escape(names[g])} → {html.escape(names[s])}: {int(counts[g, s])} "
@@ -252,7 +260,7 @@ def overview_html(
         if len(order) > CELLS_PER_CLASS:
             parts.append(f"<p>and {len(order) - CELLS_PER_CLASS} smaller confusions</p>")
         parts.append("</section>")
-    return "\n".join(parts)
+    return parts
 
 
 #: CSS the overview needs; the report includes it once in its <style>.

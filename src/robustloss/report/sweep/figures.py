@@ -26,7 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from robustloss._io import save_figure
-from robustloss.report.sweep.table import (
+from robustloss.report.sweep.grouping import (
     LOSS_LABELS,
     Setting,
     row_label,

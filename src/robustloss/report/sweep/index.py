@@ -22,25 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robustloss import __version__
 from robustloss._io import atomic_write_text, write_csv
+from robustloss._version import __version__
 from robustloss.report.sweep.figures import write_figures
+from robustloss.report.sweep.grouping import METRICS, group_settings, row_label
 from robustloss.report.sweep.loss_curves import plot_loss_curves
+from robustloss.report.sweep.paired import PAIRED_NOTE
 from robustloss.report.sweep.table import (
     AUTO_NOTE,
-    METRICS,
     NOT_COMPARABLE,
-    PAIRED_NOTE,
     format_f1,
-    group_settings,
-    load_trials,
-    row_label,
     table1_grid,
     table1_rows,
     write_table1,
 )
-from robustloss.search.autoselect import AUTO
-from robustloss.sweeps.results import precision_mix, write_trials_csv
+from robustloss.search.criteria import AUTO
+from robustloss.sweeps.results import StoredTrial, precision_mix, write_trials_csv
+from robustloss.sweeps.sources import TrialSource, load_trials
 from robustloss.sweeps.store import ResultStore
 
 __all__ = ["write_report"]
@@ -77,13 +75,13 @@ def _settings_csv(settings, path: Path) -> Path:
     return write_csv(path, rows, columns)
 
 
-def _trials_csv(info: Sequence[dict[str, Any]], path: Path) -> Path:
+def _trials_csv(info: Sequence[TrialSource], path: Path) -> Path:
     """Every trial of every source (done or not), each once."""
-    trials: dict[str, dict[str, Any]] = {}
+    trials: dict[str, StoredTrial] = {}
     for source in info:
-        with ResultStore(source["db"], readonly=True) as store:
-            for trial in store.trials(sweep=source["sweep"]):
-                trials.setdefault(trial["hash"], trial)
+        with ResultStore(source.db, readonly=True) as store:
+            for trial in store.trials(sweep=source.sweep):
+                trials.setdefault(trial.hash, trial)
     return write_trials_csv(list(trials.values()), path)
 
 
@@ -119,15 +117,15 @@ def _settings_table(settings) -> str:
     return _html_table(header, cells, [[False] * len(header)] * len(cells))
 
 
-def _conditions(trials: Sequence[dict[str, Any]]) -> str:
+def _conditions(trials: Sequence[StoredTrial]) -> str:
     """The settings shared by every trial (protocol, epochs, model, ...), as text."""
     keys = ("protocol", "folds", "epochs", "batch_size", "lr", "model", "scaling",
             "precision", "noise_kind", "subset", "method", "rank_by")
     shared = []
     for key in keys:
-        values = {repr(t["config"].get(key)) for t in trials}
+        values = {repr(t.config.get(key)) for t in trials}
         if len(values) == 1:
-            shared.append(f"{key}={trials[0]['config'].get(key)}")
+            shared.append(f"{key}={trials[0].config.get(key)}")
     return ", ".join(shared)
 
 
@@ -198,7 +196,7 @@ class _Page:
         return html.escape(Path(path).relative_to(self.out).as_posix())
 
 
-def _head(trials: Sequence[dict[str, Any]], settings) -> list[str]:
+def _head(trials: Sequence[StoredTrial], settings) -> list[str]:
     return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -212,17 +210,17 @@ def _head(trials: Sequence[dict[str, Any]], settings) -> list[str]:
     ]
 
 
-def _sources_section(info: Sequence[dict[str, Any]], trials: Sequence[dict[str, Any]]
+def _sources_section(info: Sequence[TrialSource], trials: Sequence[StoredTrial]
                      ) -> list[str]:
     """Each source with its status counts, the failed trials, the settings all share."""
     parts = ["<h2>Sources</h2><ul>"]
     for i in info:
-        counts = ", ".join(f"{n} {k}" for k, n in i["counts"].items() if n)
-        what = f"sweep <code>{html.escape(i['sweep'])}</code> in " if i["sweep"] else ""
-        parts.append(f"<li>{what}<code>{html.escape(i['db'])}</code>: "
+        counts = ", ".join(f"{n} {k}" for k, n in i.counts.items() if n)
+        what = f"sweep <code>{html.escape(i.sweep)}</code> in " if i.sweep else ""
+        parts.append(f"<li>{what}<code>{html.escape(i.db)}</code>: "
                      f"{html.escape(counts or 'no trials')}</li>")
     parts.append("</ul>")
-    failures = [(i["db"], h, e) for i in info for h, e in i["failures"]]
+    failures = [(i.db, h, e) for i in info for h, e in i.failures]
     if failures:
         parts.append(f'<h3 class="failed">{len(failures)} failed trial(s)</h3><ul>')
         for db, h, err in failures:

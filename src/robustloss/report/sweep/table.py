@@ -1,78 +1,50 @@
-"""Sweep results as settings (one per config, seeds pooled) and the paper's Table 1.
+"""The paper's Table 1 from sweep results: per row and loss, the best setting's F1.
 
-A *setting* is a trial config without its seed: the trials of one setting differ only in
-``seed`` (and ``noise_seed``, which follows it), so their spread is the seed noise. A
-*row* is a dataset and corruption rate, plus any other experimental condition that varies
-among the trials (protocol, epochs, subset, ...). Table 1 shows, per row and loss, the
-setting with the best mean F1 over seeds as ``mean ± std`` (sample std, n-1), the best
-loss of the row in bold, and the paper's value beside ours. Picking the best setting on
-the same runs that report it is what the paper does; it flatters every robust loss
-(and more, the more settings it was picked from), never the baselines: it is an oracle over
-the grid, choosing with the known corruptions. A ``loss="auto"`` cell is not: each of its
-trials chose its own settings from the noisy labels alone
-(:mod:`robustloss.search.autoselect`), so its one "setting" is ``auto``.
+Table 1 shows, per row (dataset and corruption rate, plus any condition that varies: see
+:mod:`robustloss.report.sweep.grouping`) and loss, the setting with the best mean F1 over
+seeds as ``mean ± std`` (sample std, n-1), the best loss of the row in bold, and the paper's
+value beside ours. Picking the best setting on the same runs that report it is what the
+paper does; it flatters every robust loss (and more, the more settings it was picked from),
+never the baselines: it is an oracle over the grid, choosing with the known corruptions. A
+``loss="auto"`` cell is not: each of its trials chose its own settings from the noisy labels
+alone (:mod:`robustloss.search`), so its one "setting" is ``auto``.
 
-**Paired against cross entropy.** The trials of one row share their seeds, and with them the
-corruption (``noise_seed``, which follows the seed) and the initialisation. Each cell is
-compared with its row's cross-entropy cell over the n seeds both ran: with
-``d_i = F1_i(loss) - F1_i(CE)``,
-
-- ``wins = #{i : d_i > 0}`` (shown ``wins/n``; a tie is no win);
-- ``p_value``: the two-sided paired t-test (:func:`scipy.stats.ttest_rel`),
-  ``t = mean(d) / (std(d, ddof=1) / sqrt(n))`` with n - 1 degrees of freedom; None with
-  fewer than 2 pairs or when every ``d_i`` is the same (zero variance: no t).
-
-The p-values are per cell, not corrected for the number of cells or settings, and the
-robust cells' settings were picked on the same runs (above): read them as a guide to which
-differences are seed noise, not as a test of a hypothesis fixed in advance.
+Each cell is paired against its row's cross-entropy cell over the seeds both ran (wins and
+a paired t-test: :mod:`robustloss.report.sweep.paired`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
 from robustloss._io import atomic_write_text, write_csv
-from robustloss.run.config import LOSS_FIELDS
-from robustloss.search.autoselect import AUTO, default_criterion
-from robustloss.sweeps.results import resolve_source
-from robustloss.sweeps.store import ResultStore
+from robustloss.report.sweep.grouping import (
+    DATASET_LABELS,
+    LOSS_LABELS,
+    Setting,
+    loss_order,
+    row_label,
+    rows_of,
+)
+from robustloss.report.sweep.paired import PAIRED_NOTE, Paired, paired_vs
+from robustloss.search.criteria import AUTO
 
 __all__ = [
     "AUTO_NOTE",
-    "LOSS_LABELS",
-    "PAIRED_NOTE",
+    "NOT_COMPARABLE",
     "PAPER_TABLE1",
-    "Paired",
-    "Setting",
-    "group_settings",
-    "load_trials",
-    "paired_vs",
+    "TABLE1_COLUMNS",
+    "format_f1",
+    "paper_comparable",
+    "table1_grid",
+    "table1_markdown",
     "table1_rows",
     "write_table1",
 ]
-
-#: Short names of the losses, as the paper writes them.
-LOSS_LABELS: dict[str, str] = {
-    "ce": "CE",
-    "focal": "FL",
-    "blurry": "BL",
-    "pz": "PZ",
-    "gce": "GCE",
-    "mae": "MAE",
-    "sce": "SCE",
-    "nce+rce": "NCE+RCE",
-    AUTO: "auto",  # settings chosen without ground truth; sorts after every other loss
-}
-_PARAM_SYMBOLS = {"gamma": "γ", "cutoff": "c", "q": "q", "alpha": "α", "beta": "β"}
-_DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 #: The paper's Table 1 (F1): (dataset, rho) -> loss -> (F1, its best setting).
 PAPER_TABLE1: dict[tuple[str, float], dict[str, tuple[float, str]]] = {
@@ -102,265 +74,14 @@ PAPER_TABLE1: dict[tuple[str, float], dict[str, tuple[float, str]]] = {
     },
 }
 
-# Settings that never distinguish settings or rows: the seed (pooled over), how a trial
-# ran (threads, device), and the loss settings (which distinguish settings within a row).
-_SEED_KEYS = ("seed", "noise_seed")
-_RUN_KEYS = ("threads", "device")
-# auto_criterion is part of an auto setting (how it chose), not a condition of the row.
-_SETTING_KEYS = ("loss", *LOSS_FIELDS, "delay", "auto_criterion")
-METRICS: tuple[str, ...] = ("f1", "precision", "recall", "flagged", "correct", "corrupted",
-                            "test_acc")
-
-
-def load_trials(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]):
-    """Done trials (``config``, ``summary``, ``hash``) from results databases or specs.
-
-    Each source is a database file, or a spec (bundled name or file) whose default
-    database (``runs/<name>/results.db``) holds its trials; a spec reads only its own
-    trials. Trials found twice are kept once. Returns ``(trials, info)`` where ``info``
-    lists per source the database, the sweep and the status counts, and the failures.
-    """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    trials: dict[str, dict[str, Any]] = {}
-    info: list[dict[str, Any]] = []
-    for source in sources:
-        path, sweep = resolve_source(source)
-        with ResultStore(path, readonly=True) as store:
-            rows = store.trials(sweep=sweep)
-            info.append({
-                "db": str(path),
-                "sweep": sweep,
-                "sweeps": [s["name"] for s in store.sweeps()],
-                "counts": store.counts(sweep=sweep),
-                "failures": [
-                    (t["hash"], (t["error"] or "").strip().splitlines()[-1:])
-                    for t in rows if t["status"] == "failed"
-                ],
-            })
-        for row in rows:
-            if row["status"] == "done":
-                trials.setdefault(row["hash"], row)
-    return list(trials.values()), info
-
-
-def _finite(values: Iterable[Any]) -> np.ndarray:
-    return np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
-
-
-@dataclass
-class Setting:
-    """One config pooled over seeds: ``summaries[i]`` is seed ``seeds[i]``'s summary, its
-    labels corrupted with ``noise_seeds[i]`` (the seed itself unless set apart)."""
-
-    config: dict[str, Any]
-    row: tuple[tuple[str, Any], ...]
-    seeds: list[int] = field(default_factory=list)
-    summaries: list[dict[str, Any]] = field(default_factory=list)
-    noise_seeds: list[int] = field(default_factory=list)
-
-    @property
-    def loss(self) -> str:
-        return self.config["loss"]
-
-    def values(self, metric: str) -> np.ndarray:
-        return _finite(s.get(metric) for s in self.summaries)
-
-    def mean(self, metric: str) -> float:
-        v = self.values(metric)
-        return float(v.mean()) if v.size else float("nan")
-
-    def std(self, metric: str) -> float:
-        """Sample standard deviation over seeds (n-1); NaN for a single seed."""
-        v = self.values(metric)
-        return float(v.std(ddof=1)) if v.size > 1 else float("nan")
-
-    def per_seed(self, metric: str) -> dict[tuple[int, int], float]:
-        """``{(seed, noise_seed): value}`` of the finite values (a seed run twice: the mean)."""
-        pooled: dict[tuple[int, int], list[float]] = {}
-        noise_seeds = self.noise_seeds or self.seeds
-        for seed, noise_seed, summary in zip(self.seeds, noise_seeds, self.summaries, strict=True):
-            v = summary.get(metric)
-            if v is not None and math.isfinite(float(v)):
-                pooled.setdefault((seed, noise_seed), []).append(float(v))
-        return {k: float(np.mean(v)) for k, v in pooled.items()}
-
-    def params_text(self, *, delay: bool = True) -> str:
-        """``γ=0.4, d=0``: the loss's hyperparameters and delay (none for plain CE, nothing
-        for ``auto``, whose trials chose their own; ``γ=auto`` for a parameter chosen so)."""
-        if self.loss == AUTO:
-            criterion = self.config.get("auto_criterion")
-            default = default_criterion(self.config.get("protocol", "in-sample"))
-            return "" if criterion in (None, default) else f"criterion {criterion}"
-        parts = [
-            f"{_PARAM_SYMBOLS[k]}={_param(self.config[k])}"
-            for k in _PARAM_SYMBOLS
-            if self.config.get(k) is not None
-        ]
-        if self.config.get("detach_weight") is False:
-            parts.append("not detached")
-        if delay and (self.loss != "ce" or self.config.get("delay")):
-            parts.append(f"d={self.config.get('delay', 0)}")
-        return ", ".join(parts)
-
-    @property
-    def label(self) -> str:
-        """``BL γ=0.4, d=0``."""
-        text = self.params_text()
-        return f"{LOSS_LABELS.get(self.loss, self.loss)} {text}".strip()
-
-
-def _param(value: Any) -> str:
-    return value if isinstance(value, str) else f"{value:g}"
-
-
-def _loss_order(loss: str) -> int:
-    """Position of a loss: the order of :data:`LOSS_LABELS`, other names after, auto last."""
-    names = [n for n in LOSS_LABELS if n != AUTO]
-    if loss == AUTO:
-        return len(names) + 1
-    return names.index(loss) if loss in names else len(names)
-
-
-def _param_key(value: Any) -> tuple[int, float]:
-    """Numbers in order, then "auto" (a parameter chosen without ground truth)."""
-    return (1, 0.0) if isinstance(value, str) else (0, float(value or 0.0))
-
-
-def setting_sort_key(setting: Setting) -> tuple:
-    c = setting.config
-    params = tuple(_param_key(c.get(k)) for k in _PARAM_SYMBOLS)
-    return (_loss_order(setting.loss), setting.loss, params, c.get("delay", 0))
-
-
-def row_label(row: tuple[tuple[str, Any], ...]) -> str:
-    """``MNIST, ρ=0.2`` (plus any other condition: ``protocol=cv``)."""
-    d = dict(row)
-    parts = [f"{_DATASET_LABELS.get(d.get('data'), d.get('data'))}, ρ={d.get('noise'):g}"]
-    parts += [f"{k}={v}" for k, v in row if k not in ("data", "noise")]
-    return ", ".join(parts)
-
-
-def row_slug(row: tuple[tuple[str, Any], ...]) -> str:
-    """A file-name-safe row id: ``mnist_rho0.2`` (plus conditions)."""
-    d = dict(row)
-    parts = [str(d.get("data")), f"rho{d.get('noise'):g}"]
-    parts += [f"{k}-{v}" for k, v in row if k not in ("data", "noise")]
-    text = "_".join(parts)
-    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text)
-
-
-def group_settings(trials: Sequence[dict[str, Any]]) -> list[Setting]:
-    """Pool trials over seeds into settings, sorted by row, loss, hyperparameters, delay.
-
-    Row conditions: the dataset (``data`` names a built-in dataset or a path), the rate,
-    and every other setting that takes more than one value among ``trials``.
-    """
-    configs = [t["config"] for t in trials]
-    skip = set(_SEED_KEYS + _RUN_KEYS + _SETTING_KEYS + ("dataset", "data", "noise"))
-    varying = sorted(
-        k for k in {k for c in configs for k in c}
-        if k not in skip and len({repr(c.get(k)) for c in configs}) > 1
-    )
-    settings: dict[str, Setting] = {}
-    for trial in trials:
-        config = _chosen_by(trial)
-        row = (("data", config.get("dataset") or config.get("data")),
-               ("noise", config.get("noise")),
-               *((k, config.get(k)) for k in varying))
-        key = repr((row, [(k, config.get(k)) for k in _SETTING_KEYS]))
-        setting = settings.get(key)
-        if setting is None:
-            base = {k: v for k, v in config.items() if k not in _SEED_KEYS + _RUN_KEYS}
-            setting = settings[key] = Setting(config=base, row=row)
-        seed = int(config.get("seed", 0))
-        noise_seed = config.get("noise_seed")
-        setting.seeds.append(seed)
-        setting.noise_seeds.append(seed if noise_seed is None else int(noise_seed))
-        setting.summaries.append(trial["summary"] or {})
-    return sorted(settings.values(), key=lambda s: (_row_key(s.row), setting_sort_key(s)))
-
-
-def _chosen_by(trial: dict[str, Any]) -> dict[str, Any]:
-    """The trial's config, an auto trial's ``auto_criterion`` None replaced by the criterion
-    it recorded choosing by (its summary's ``auto``): None means the default of the code
-    that ran it, and a default can change between versions, so that trials run under two
-    defaults are not pooled as one setting, nor shown as today's default."""
-    config = trial["config"]
-    if config.get("loss") != AUTO or config.get("auto_criterion") is not None:
-        return config
-    recorded = ((trial.get("summary") or {}).get("auto") or {}).get("criterion")
-    return {**config, "auto_criterion": recorded} if recorded else config
-
-
-def _row_key(row: tuple[tuple[str, Any], ...]) -> tuple:
-    d = dict(row)
-    order = list(_DATASET_LABELS)
-    data = d.get("data")
-    return (order.index(data) if data in order else len(order), str(data), d.get("noise"),
-            repr(row))
-
-
-def rows_of(settings: Sequence[Setting]) -> dict[tuple, list[Setting]]:
-    """Settings per row, rows in order (MNIST first, then by rate)."""
-    rows: dict[tuple, list[Setting]] = {}
-    for setting in settings:
-        rows.setdefault(setting.row, []).append(setting)
-    return dict(sorted(rows.items(), key=lambda item: _row_key(item[0])))
-
 
 def paper_comparable(config: dict[str, Any]) -> bool:
     """Whether a config trains like the paper's Table 1: a full built-in dataset, 10 epochs."""
     return (
-        config.get("dataset") in _DATASET_LABELS
+        config.get("dataset") in DATASET_LABELS
         and config.get("subset") is None
         and config.get("epochs") == 10
     )
-
-
-#: Paired differences this close to each other count as identical (zero variance): F1 is in
-#: [0, 1], and a difference computed twice may differ in its last bits.
-_ZERO_SPREAD = 1e-12
-
-
-@dataclass(frozen=True)
-class Paired:
-    """A setting against a baseline over the seeds both ran (``d_i`` = its value minus the
-    baseline's, same seed and corruption)."""
-
-    n: int  # paired seeds
-    wins: int  # #{i : d_i > 0}
-    mean_diff: float | None  # mean(d), None without pairs
-    p_value: float | None  # two-sided paired t-test; None: n < 2, or every d_i the same
-
-    def text(self) -> str:
-        """``3/3, p=0.01`` (``p n/a`` without a test)."""
-        if self.n == 0:
-            return "no seeds paired with CE"
-        p = "p n/a" if self.p_value is None else f"p={self.p_value:.2g}"
-        return f"{self.wins}/{self.n}, {p}"
-
-
-def paired_vs(setting: Setting, baseline: Setting, *, metric: str = "f1") -> Paired:
-    """``setting`` against ``baseline`` over their common ``(seed, noise_seed)`` pairs.
-
-    With ``d_i = x_i - y_i`` over the n common seeds: ``wins = #{i : d_i > 0}`` and the
-    two-sided paired t-test's p-value (:func:`scipy.stats.ttest_rel`; n - 1 degrees of
-    freedom), None with n < 2 or when the ``d_i`` spread by at most 1e-12 (no variance).
-    Seeds only one of them ran, or with a non-finite value, are left out.
-    """
-    x, y = setting.per_seed(metric), baseline.per_seed(metric)
-    common = sorted(x.keys() & y.keys())
-    if not common:
-        return Paired(n=0, wins=0, mean_diff=None, p_value=None)
-    a = np.array([x[k] for k in common])  # (n,)
-    b = np.array([y[k] for k in common])  # (n,)
-    d = a - b
-    p_value = None
-    if d.size >= 2 and float(np.ptp(d)) > _ZERO_SPREAD:
-        p_value = float(stats.ttest_rel(a, b).pvalue)
-    return Paired(n=int(d.size), wins=int((d > 0).sum()), mean_diff=float(d.mean()),
-                  p_value=p_value)  # fmt: skip
 
 
 def table1_rows(settings: Sequence[Setting]) -> list[dict[str, Any]]:
@@ -393,7 +114,7 @@ def table1_rows(settings: Sequence[Setting]) -> list[dict[str, Any]]:
         d = dict(row)
         paper = PAPER_TABLE1.get((d["data"], d["noise"]), {})
         ce = best.get("ce")
-        for loss in sorted(best, key=_loss_order):
+        for loss in sorted(best, key=loss_order):
             s = best[loss]
             paper_f1, paper_setting = paper.get(loss, (None, None))
             paired = paired_vs(s, ce) if ce is not None and loss != "ce" else None
@@ -435,7 +156,7 @@ def table1_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
     against the row's CE cell: :func:`paired_vs`) and the paper's; ``auto`` has no paper
     column (the paper chose every setting with the ground truth).
     """
-    losses = sorted({r["loss"] for r in rows}, key=_loss_order)
+    losses = sorted({r["loss"] for r in rows}, key=loss_order)
     header = ["Dataset"]
     for loss in losses:
         name = LOSS_LABELS.get(loss, loss)
@@ -474,14 +195,6 @@ def table1_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
         bold.append(marks)
     return header, cells, bold
 
-
-#: How to read the paired comparison in a Table 1 cell.
-PAIRED_NOTE = (
-    "In parentheses, against the row's CE cell over the seeds both ran (same seed, same "
-    "corruption): wins/n = on how many of the n seeds this loss's F1 beats CE's; p = "
-    "two-sided paired t-test over those seeds (n/a with fewer than 2 seeds or identical "
-    "differences), uncorrected for the number of cells."
-)
 
 #: Why an auto cell and the other robust cells are not picked alike.
 AUTO_NOTE = (
