@@ -27,13 +27,15 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from robustloss.data.user.features import FeatureMatrix
 from robustloss.losses import LOSS_PARAMS
 from robustloss.models.heads import MLP_DROPOUT, MLP_HIDDEN
+from robustloss.run.defaults import DETECT_FIXED_LOSS_DEFAULTS, FEATURE_DEFAULTS
 from robustloss.train.head_training import HeadConfig, predict_head, train_head
 
-__all__ = ["DEFAULT_GAMMA", "RobustClassifier"]
+__all__ = ["DEFAULT_GAMMA", "DEFAULT_LOSS", "RobustClassifier"]
 
-#: Blurry Loss's exponent when ``loss="blurry"`` and ``gamma`` is not given: the default of
-#: ``robustloss detect``.
-DEFAULT_GAMMA = 0.4
+#: The default loss, and Blurry Loss's exponent when ``loss="blurry"`` and ``gamma`` is not
+#: given: ``robustloss detect``'s on embeddings (:mod:`robustloss.run.defaults`).
+DEFAULT_LOSS: str = DETECT_FIXED_LOSS_DEFAULTS["loss"]
+DEFAULT_GAMMA: float = DETECT_FIXED_LOSS_DEFAULTS["gamma"]
 
 _LOSS_ARGS = ("gamma", "cutoff", "q", "alpha", "beta", "detach_weight")
 
@@ -47,15 +49,19 @@ class RobustClassifier(ClassifierMixin, BaseEstimator):
 
     Args:
         loss: any loss of :data:`robustloss.losses.LOSS_NAMES` (default "blurry", as
-            ``robustloss detect``).
+            ``robustloss detect --features``: :data:`DEFAULT_LOSS`).
         head: "linear" (multinomial logistic regression) or "mlp" (one hidden layer of
             ``hidden`` units, dropout ``dropout``).
         gamma, cutoff, q, alpha, beta, detach_weight: the loss's hyperparameters
             (blurry's ``gamma`` defaults to :data:`DEFAULT_GAMMA` = 0.4).
         delay: cross-entropy warm-up epochs.
-        epochs, batch_size, lr, weight_decay: Adam training. The defaults (30 epochs of
-            batches of 256 at 1e-2) fit small tables in well under a second and large ones
-            in one pass per epoch; ``batch_size`` is capped at the number of examples.
+        epochs, batch_size, lr, weight_decay: Adam training. The rate is ``detect
+            --features``' (:data:`robustloss.run.defaults.FEATURE_DEFAULTS`); the epochs and
+            batches differ on purpose (30 of 256, not 10 of 1024): an estimator is fitted
+            inside ``cross_val_predict`` or a grid search on small tables, where 1024 would
+            be a few steps per epoch; these fit small tables in well under a second and
+            large ones in one pass per epoch. ``batch_size`` is capped at the number of
+            examples.
         hidden, dropout: the MLP head's size.
         random_state: int, ``RandomState`` or None (a fresh seed per ``fit``), as in
             scikit-learn.
@@ -70,7 +76,7 @@ class RobustClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        loss: str = "blurry",
+        loss: str = DEFAULT_LOSS,
         head: str = "linear",
         *,
         gamma: float | None = None,
@@ -82,7 +88,7 @@ class RobustClassifier(ClassifierMixin, BaseEstimator):
         delay: int = 0,
         epochs: int = 30,
         batch_size: int = 256,
-        lr: float = 1e-2,
+        lr: float = FEATURE_DEFAULTS["lr"],
         weight_decay: float = 0.0,
         hidden: int = MLP_HIDDEN,
         dropout: float = MLP_DROPOUT,

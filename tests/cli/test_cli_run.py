@@ -13,8 +13,11 @@ from PIL import Image
 
 import robustloss.cli as cli
 from robustloss.cli import run as run_cli
+from robustloss.cli import run_args
 from robustloss.losses import CONFIG_LOSS_PARAMS, LOSS_PARAM_SPECS
-from robustloss.run.config import PRESETS, RunConfig
+from robustloss.run import pipeline
+from robustloss.run.config import PRESETS, RunConfig, config_hash
+from robustloss.run.defaults import DETECT_DEFAULTS, FEATURE_DEFAULTS
 from synthetic import synthetic_images
 
 TINY = ["--model", "tiny", "--epochs", "2", "--batch-size", "32", "--lr", "0.01",
@@ -266,19 +269,61 @@ def test_each_commands_help_shows_its_own_defaults(capsys):
     assert "--no-detach-weight" in run_help
 
 
-def test_detect_defaults_in_help_are_the_ones_it_uses(tmp_path):
-    defaults = run_cli.DETECT_DEFAULTS | run_cli.DETECT_LOSS_DEFAULTS
-    cfg = RunConfig.from_dict(
-        run_cli.settings_from_args(parse(["detect", "--data", "x.npz"]), defaults=defaults)
-    )
+def test_detect_defaults_in_help_are_the_ones_it_uses():
+    cfg = run_args.detect_config(parse(["detect", "--data", "x.npz"]))
     assert (cfg.loss, cfg.gamma, cfg.protocol) == ("auto", None, "cv")
-    args = parse(["detect", "--data", "x.npz", "--gamma", "0.3"])
-    defaults = run_cli.DETECT_DEFAULTS | run_cli._detect_loss_defaults(args)
-    cfg = RunConfig.from_dict(run_cli.settings_from_args(args, defaults=defaults))
+    cfg = run_args.detect_config(parse(["detect", "--data", "x.npz", "--gamma", "0.3"]))
     assert (cfg.loss, cfg.gamma) == ("blurry", 0.3)  # a parameter without --loss: Blurry's
-    args = parse(["detect", "--data", "x.npz", "--gamma", "auto"])
-    defaults = run_cli.DETECT_DEFAULTS | run_cli._detect_loss_defaults(args)
-    cfg = RunConfig.from_dict(run_cli.settings_from_args(args, defaults=defaults))
+    cfg = run_args.detect_config(parse(["detect", "--data", "x.npz", "--gamma", "auto"]))
     assert (cfg.loss, cfg.auto_param()) == ("blurry", "gamma")
-    args = parse(["detect", "--features", "f.npy", "--labels", "l.npy"])
-    assert run_cli._detect_loss_defaults(args) == {"loss": "blurry", "gamma": 0.4}
+    cfg = run_args.detect_config(parse(["detect", "--data", "x.npz", "--delay", "2"]))
+    assert (cfg.loss, cfg.gamma, cfg.delay) == ("blurry", 0.4, 2)
+    cfg = run_args.detect_config(parse(["detect", "--features", "f.npy", "--labels", "l.npy"]))
+    assert (cfg.loss, cfg.gamma, cfg.protocol) == ("blurry", 0.4, "cv")
+    assert (cfg.batch_size, cfg.lr) == (FEATURE_DEFAULTS["batch_size"], FEATURE_DEFAULTS["lr"])
+    cfg = run_args.detect_config(parse(["detect", "--data", "x.npz", "--preset", "paper"]))
+    assert (cfg.protocol, cfg.lr, cfg.loss, cfg.noise) == ("paper-cv", 1e-4, "auto", 0.0)
+    help_defaults = run_args.DETECT_HELP_DEFAULTS
+    assert (help_defaults["loss"], help_defaults["protocol"]) == (DETECT_DEFAULTS["loss"], "cv")
+
+
+class _Stop(Exception):
+    """Raised where a run would start: its config is what the test compares."""
+
+
+@pytest.mark.parametrize(
+    ("source", "argv"),
+    [
+        ({"data": "x.npz"}, ["--data", "x.npz"]),
+        ({"features": "f.npy", "labels": "l.npy"}, ["--features", "f.npy", "--labels", "l.npy"]),
+        ({"pred_probs": "p.npy", "labels": "l.npy"},
+         ["--pred-probs", "p.npy", "--labels", "l.npy"]),
+    ],
+)  # fmt: skip
+def test_the_cli_and_the_library_resolve_detect_to_one_config(tmp_path, monkeypatch, source,
+                                                              argv):  # fmt: skip
+    """``robustloss detect`` given nothing but data and ``detect_own_data`` (or
+    ``detect_features`` / ``detect_pred_probs``) given nothing but data train with the
+    identical config: one table of defaults (robustloss.run.defaults). Nothing trains: the
+    run stops where its phases would start."""
+    seen: list[RunConfig] = []
+
+    def stop(cfg, out_dir, **kwargs):
+        seen.append(cfg)
+        raise _Stop
+
+    monkeypatch.setattr(pipeline, "_execute", stop)
+    with pytest.raises(_Stop):
+        main(["detect", *argv, "--out", str(tmp_path / "cli")])
+    with pytest.raises(_Stop):
+        if "data" in source:
+            pipeline.detect_own_data(source["data"])
+        elif "features" in source:
+            pipeline.detect_features(source["features"], source["labels"])
+        else:
+            pipeline.detect_pred_probs(source["pred_probs"], source["labels"])
+    from_cli, from_library = seen
+    assert from_cli == from_library
+    assert config_hash(from_cli) == config_hash(from_library)
+    if "data" in source:
+        assert (from_cli.loss, from_cli.protocol) == ("auto", "cv")  # not ce in-sample

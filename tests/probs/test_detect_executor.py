@@ -180,7 +180,7 @@ def test_image_fold_tasks_are_small_and_the_images_travel_once():
     np.testing.assert_array_equal(default.fold_of, mapped.fold_of)
 
 
-@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv", "embed-cv"])
+@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv"])
 def test_protocols_whose_folds_cannot_train_apart_refuse_a_fold_map(protocol):
     images, labels = synthetic_images(30, 0)
     config = train_config_for(RunConfig.from_dict(IMAGE_CONFIG))
@@ -191,7 +191,7 @@ def test_protocols_whose_folds_cannot_train_apart_refuse_a_fold_map(protocol):
                                           fold_map=map_in_process)  # fmt: skip
 
 
-@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv"])  # embed-cv: retired on the CLI
+@pytest.mark.parametrize("protocol", ["in-sample", "paper-cv"])
 def test_cli_executor_refuses_image_protocols_without_independent_folds(
     tmp_path, capsys, protocol
 ):

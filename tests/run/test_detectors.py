@@ -22,7 +22,7 @@ from robustloss.detect.knn import knn_pred_probs
 from robustloss.detect.vote import vote
 from robustloss.models.images import make_model
 from robustloss.run import detectors as det_phase
-from robustloss.run import pipeline
+from robustloss.run import phases, pipeline
 from robustloss.run.config import RunConfig, config_hash
 from robustloss.train import TrainConfig, permutation_seed, train
 from synthetic import synthetic_images
@@ -251,24 +251,24 @@ def test_detector_inputs_have_no_truth_field():
     assert not fields & {"corrupted", "true_labels", "truth", "noise"}
     params = set(inspect.signature(det_phase.detect_phase).parameters)
     assert not params & {"truth", "corrupted", "true_labels"}
-    assert "truth" not in inspect.signature(pipeline._detect).parameters
+    assert "truth" not in inspect.signature(phases.detect).parameters
 
 
 def test_detection_is_unchanged_by_a_poisoned_truth(tmp_path, monkeypatch):
     """The same noisy labels with a real and a poisoned truth (random true labels, an empty
     mask): every detector flags the same, in the same order."""
     found = []
-    real = pipeline.detect_phase
+    real = phases.detect_phase
 
     def spy(cfg, labels, probs, **kw):
         phase = real(cfg, labels, probs, **kw)
         found.append({n: r.flagged.tolist() for n, r in phase.results.items()})
         return phase
 
-    monkeypatch.setattr(pipeline, "detect_phase", spy)
+    monkeypatch.setattr(phases, "detect_phase", spy)
 
     def poisoned(cfg, train_set, quiet):
-        train_set, truth = pipeline._corrupt(cfg, train_set, quiet)
+        train_set, truth = phases.corrupt(cfg, train_set, quiet)
         rng = np.random.default_rng(99)
         bad = dataclasses.replace(
             truth,
@@ -367,8 +367,8 @@ name = "det"
         close_client(client)
     with ResultStore(tmp_path / "r.db", readonly=True) as store:
         trials = store.trials(sweep="det")
-    assert [t["status"] for t in trials] == ["done", "done"]
+    assert [t.status for t in trials] == ["done", "done"]
     for trial in trials:
-        summary = trial["summary"]
-        assert summary["detector"] == trial["config"]["detector"]
-        assert set(summary["detectors"]) == {trial["config"]["detector"], "knn", "vote"}
+        summary = trial.summary
+        assert summary.detector == trial.config["detector"]
+        assert set(summary.detectors) == {trial.config["detector"], "knn", "vote"}

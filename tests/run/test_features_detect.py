@@ -1,12 +1,13 @@
-"""``robustloss detect --features`` / ``--pred-probs`` and ``--protocol embed-cv``, end to end
-on small generated data: run folders, class names, bad input leaving no folder, hashes."""
+"""``robustloss detect --features`` / ``--pred-probs``, end to end on small generated data:
+run folders, class names, bad input leaving no folder, hashes; and the retired embed-cv."""
 
 from __future__ import annotations
 
+import ast
 import csv
-import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,17 +17,18 @@ import robustloss.cli as cli
 from features_fakes import NAMES, write_pair
 from robustloss.detect import score_detections
 from robustloss.models.images import ImageClassifier, InputScaling, make_model
+from robustloss.probs import protocols
 from robustloss.probs.features import embeddings
 from robustloss.probs.protocols import predicted_probabilities
 from robustloss.run.config import (
-    CLI_PROTOCOLS,
     PROTOCOLS,
+    RETIRED_PROTOCOLS,
     SOURCE_FIELDS,
     RunConfig,
     config_hash,
 )
-from robustloss.run.detectors import detect_phase
-from robustloss.run.pipeline import detect_features, detect_pred_probs, run_experiment
+from robustloss.run.pipeline import detect_features, detect_pred_probs
+from robustloss.sweeps.spec import parse_spec
 from robustloss.train import TrainConfig
 from synthetic import synthetic_images
 
@@ -111,7 +113,7 @@ def test_cli_features_and_pred_probs(tmp_path, capsys):
         (["--data", "D", "--protocol", "paper-cv", "--executor", "local"],
          "but --protocol paper-cv carries one model from fold to fold"),
         (["--features", "F", "--protocol", "paper-cv"], "with --features to be in-sample or cv"),
-        (["--data", "D", "--head", "mlp"], "applies to --features runs and --protocol embed-cv"),
+        (["--data", "D", "--head", "mlp"], "applies to --features runs, but got it with images"),
         (["--data", "D", "--labels", "L"], "goes with --features or --pred-probs"),
     ],
 )
@@ -211,40 +213,33 @@ def test_new_fields_keep_old_config_hashes(monkeypatch):
     assert RunConfig.from_dict({"features": "f.npy"}).dataset is None
 
 
-def test_embed_cv_protocol(tmp_path):
-    images, labels = synthetic_images(120, 0)
-    config = TrainConfig(epochs=2, batch_size=32, lr=0.01, model="tiny", threads=1,
-                         device="cpu", loss="blurry", loss_params={"gamma": 0.4})  # fmt: skip
-    result = predicted_probabilities(images, labels, config, protocol="embed-cv", folds=3,
-                                     head="mlp")  # fmt: skip
-    assert result.protocol == "embed-cv" and result.pred_probs.shape == (120, 3)
-    assert set(result.fold_of.tolist()) == {0, 1, 2}
-    assert len(result.models) == 4  # the CNN, then a head per fold
-    np.testing.assert_allclose(result.pred_probs.sum(1), 1.0, atol=1e-12)
-    assert (result.pred_probs.argmax(1) == labels).mean() > 0.6
-    assert RunConfig(protocol="embed-cv", head="linear").protocol == "embed-cv"
+def test_a_config_or_spec_naming_embed_cv_says_it_was_retired_and_why():
+    """embed-cv left the library (its measurement stays in benchmarks/results and git): a
+    config, a sweep spec or the protocols themselves refuse it with the reason."""
+    reason = "embed-cv was measured against in-sample and cv"
+    retired = rf"`protocol` \(--protocol\).*'embed-cv', retired: {reason}"
+    with pytest.raises(ValueError, match=retired):
+        RunConfig.from_dict({"protocol": "embed-cv"})
+    with pytest.raises(ValueError, match=reason):
+        parse_spec('protocol = "embed-cv"\n[sweep]\nname = "x"\nseeds = [0]\n').trials()
+    images, labels = synthetic_images(30, 0)
+    with pytest.raises(ValueError, match=r"Expected `protocol` to be one of"):
+        predicted_probabilities(images, labels, TrainConfig(), protocol="embed-cv", folds=3)
+    assert "embed-cv" not in PROTOCOLS and "embed-cv" in RETIRED_PROTOCOLS
+    assert "use --protocol in-sample (same cost, higher F1) or cv" in RETIRED_PROTOCOLS["embed-cv"]
 
 
-def test_embed_cv_records_the_cnns_chosen_epoch(tmp_path):
-    """summary.json's chosen_epochs under embed-cv: the epoch whose weights the CNN (trained
-    in-sample) has, early stopping's best here, as in-sample and cv record theirs; was None."""
-    images, labels = synthetic_images(120, 0)
-    np.savez(tmp_path / "toy.npz", images=images, labels=labels)
-    settings = {"data": str(tmp_path / "toy.npz"), "model": "tiny", "epochs": 3, "threads": 1,
-                "device": "cpu", "protocol": "embed-cv", "folds": 3, "early_stop": True,
-                "holdout": 0.25, "patience": 3}  # fmt: skip
-    summary = run_experiment(RunConfig.from_dict(settings), tmp_path / "run", quiet=True)
-    cnn = [row for row in summary.history if row["fold"] == 0]  # model 0: the CNN
-    best = int(np.argmax([row["holdout_acc"] for row in cnn])) + 1
-    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary.chosen_epochs == on_disk["chosen_epochs"] == [best]
-    meta = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert meta["train_config"]["chosen_epoch"] == best
+def test_the_protocols_import_no_heads_on_features():
+    """The import circle embed-cv needed (protocols importing probs.features inside a
+    function, features importing protocols) is gone: protocols imports nothing of it."""
+    tree = ast.parse(Path(protocols.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "robustloss.probs.features" not in imported
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_embeddings_of_a_cuda_model():
-    """embed-cv and the knn detector take embeddings of the trained CNN, which
+    """The knn detector takes embeddings of the trained CNN, which
     device="auto" puts on the GPU: the CPU images must go to it, the rows come back."""
     images, _ = synthetic_images(40, 0)
     model = make_model("tiny", num_classes=3, in_channels=1, image_size=28)
@@ -255,44 +250,14 @@ def test_embeddings_of_a_cuda_model():
     np.testing.assert_allclose(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)
 
 
-def test_embed_cv_runs_the_cnn_over_the_images_once():
-    """After training, embed-cv's CNN sees the N images once (its embeddings): not again
-    for in-sample probabilities nobody uses, nor for the knn detector's features."""
-    images, labels = synthetic_images(90, 0)
-    config = TrainConfig(epochs=1, batch_size=32, lr=0.01, model="tiny", threads=1,
-                         device="cpu")  # fmt: skip
-    cfg = RunConfig(protocol="embed-cv", detector="knn", compare_detectors="cl,knn")
-    seen: list[int] = []
-
-    def count(module, args, _out):
-        if isinstance(module, ImageClassifier) and not module.training:
-            seen.append(args[0].shape[0])
-
-    handle = torch.nn.modules.module.register_module_forward_hook(count)
-    try:
-        result = predicted_probabilities(images, labels, config, protocol="embed-cv", folds=3)
-        phase = detect_phase(cfg, labels, result, images=images)
-    finally:
-        handle.remove()
-    assert sum(seen) == 90  # was 270: probabilities, embeddings, knn's features
-    np.testing.assert_array_equal(result.embeddings, embeddings(result.models[0], images))
-    recomputed = detect_phase(cfg, labels, dataclasses.replace(result, embeddings=None),
-                              images=images)  # fmt: skip
-    for name in ("cl", "knn"):  # the same flags and scores as from a second pass
-        np.testing.assert_array_equal(phase.results[name].flagged,
-                                      recomputed.results[name].flagged)  # fmt: skip
-        np.testing.assert_array_equal(phase.results[name].scores, recomputed.results[name].scores)
-
-
 @pytest.mark.parametrize("command", ["run", "detect"])
 def test_cli_refuses_the_retired_embed_cv_protocol(tmp_path, capsys, command):
-    # measured below in-sample at the same cost: the command line no longer offers it, and
-    # says why before anything is loaded (--data names no file) or any folder is made
+    # measured below in-sample at the same cost and retired: the command line says why
+    # before anything is loaded (--data names no file) or any folder is made
     source = ["--dataset", "mnist"] if command == "run" else ["--data", str(tmp_path / "n.npz")]
     argv = [command, *source, "--protocol", "embed-cv", "--out", str(tmp_path / "x")]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert "--protocol embed-cv was measured against in-sample and cv" in err
+    assert "'embed-cv', retired: embed-cv was measured against in-sample and cv" in err
     assert "use --protocol in-sample (same cost, higher F1) or cv" in err
     assert not (tmp_path / "x").exists()
-    assert "embed-cv" not in CLI_PROTOCOLS and "embed-cv" in PROTOCOLS  # the library keeps it

@@ -419,7 +419,9 @@ def test_detect_own_data_on_an_image_folder(tmp_path):
     folder = tmp_path / "photos"
     misplaced = write_image_folder(folder)
     out = tmp_path / "det"
-    summary = detect_own_data(folder, tiny(protocol="cv", folds=3, epochs=6), out, quiet=True)
+    summary = detect_own_data(
+        folder, tiny(loss="ce", protocol="cv", folds=3, epochs=6), out, quiet=True
+    )
     assert summary.command == "detect"
     assert set(summary.estimated_errors_per_class) == {"a", "b", "c"}
     assert "precision" not in summary.to_dict()

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from robustloss import __version__
+from robustloss._version import __version__
 
 #: The sub-command modules, by name, in ``--help`` order. Named rather than imported here not
 #: to save time (building the parser imports every one, and ``robustloss --help`` imports

@@ -9,8 +9,8 @@ sweep``), which send the K folds of a cv run to Dask workers as K tasks
 (:mod:`robustloss.probs.folds`). On ``--features`` workers read the feature file
 themselves (give a path every worker sees); an image run's images and labels are sent to
 the cluster once. Image runs of the other protocols
-(:data:`~robustloss.probs.protocols.SERIAL_PROTOCOLS`: in-sample, paper-cv,
-embed-cv) refuse ``--executor``; a ``--features`` in-sample head is one task. The ``--loss
+(:data:`~robustloss.probs.protocols.SERIAL_PROTOCOLS`: in-sample, paper-cv) refuse
+``--executor``; a ``--features`` in-sample head is one task. The ``--loss
 auto`` search before the folds trains in this process.
 """
 
@@ -23,11 +23,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from robustloss.cli.sweep import (
-    _add_cluster_flags,
-    _add_slurm_flags,
-    _check_counts,
-    _slurm_flags_given,
+from robustloss.cli.cluster_flags import (
+    add_cluster_flags,
+    add_slurm_flags,
+    check_counts,
+    slurm_flags_given,
 )
 from robustloss.models.heads import HEAD_NAMES, MLP_DROPOUT, MLP_HIDDEN
 from robustloss.probs.folds import FoldMap, dask_fold_map
@@ -37,7 +37,6 @@ from robustloss.sweeps.executors import close_client, make_client, shared_rng_wa
 from robustloss.sweeps.settings import SlurmSettings
 
 __all__ = [
-    "FEATURE_DEFAULTS",
     "add_executor_flags",
     "add_source_flags",
     "check_executor_protocol",
@@ -45,13 +44,6 @@ __all__ = [
     "fold_map_for",
     "source_text",
 ]
-
-#: ``detect --features``'s defaults where the image case's differ: batches of 1024 at Adam
-#: 1e-2. A head on standardized embeddings learns as well from large batches, with 16x
-#: fewer steps than 64; the larger rate keeps small data sets (a few thousand rows, a few
-#: steps per epoch) from under-fitting. On the benchmark's mixtures (3,000 and 20,000 rows,
-#: 10% flipped) CL's F1 was 0.97 / 0.99 with these, 0.84 / 0.99 at 1024 and 1e-3.
-FEATURE_DEFAULTS: dict[str, Any] = {"batch_size": 1024, "lr": 1e-2}
 
 #: Flags that mean training, refused with ``--pred-probs`` (it trains nothing).
 _TRAINING_FLAGS = ("loss", "protocol", "folds", "epochs", "batch_size", "lr", "delay", "head",
@@ -98,13 +90,13 @@ def add_source_flags(p: argparse.ArgumentParser) -> None:
 def add_executor_flags(p: argparse.ArgumentParser) -> None:
     """The sweep's executor flags, for the folds of a cv run."""
     g = p.add_argument_group("where the cv folds run (default: this process)")
-    _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine; dask: an "
+    add_cluster_flags(g, executor_help="local: a Dask cluster on this machine; dask: an "
                        "existing cluster at --address; slurm: one sbatch job per worker. Each "
                        "fold of --protocol cv is one task (the --loss auto search before "
                        "them runs in this process). --threads: each fold's torch threads "
                        "(unset: 1 for local, --cores for slurm, torch's default for dask: 1 "
                        "under a dask worker's nanny)")
-    _add_slurm_flags(p)
+    add_slurm_flags(p)
 
 
 def check_source_flags(args: argparse.Namespace) -> None:
@@ -118,7 +110,7 @@ def check_source_flags(args: argparse.Namespace) -> None:
             )
     if args.executor == "dask" and not args.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
-    _check_counts(args, ("workers", "cores", "max_jobs"))
+    check_counts(args, ("workers", "cores", "max_jobs"))
 
 
 def check_executor_protocol(args: argparse.Namespace, cfg: RunConfig) -> None:
@@ -155,7 +147,7 @@ def fold_map_for(args: argparse.Namespace, cfg: RunConfig) -> Iterator[FoldMap |
         address=args.address,
         n_workers=args.workers,
         threads=cfg.threads or 1,
-        slurm=dataclasses.replace(SlurmSettings(), **_slurm_flags_given(args)),
+        slurm=dataclasses.replace(SlurmSettings(), **slurm_flags_given(args)),
     )
     try:
         warning = shared_rng_warning(client)

@@ -26,13 +26,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from robustloss.cli.cluster_flags import (
+    add_cluster_flags,
+    add_slurm_flags,
+    check_counts,
+    slurm_flags_given,
+)
+from robustloss.report.sweep.grouping import Setting, group_settings, row_label
 from robustloss.report.sweep.index import write_report
-from robustloss.report.sweep.table import Setting, format_f1, group_settings, row_label
+from robustloss.report.sweep.table import format_f1
 from robustloss.sweeps.plan import SweepResult, text_table
 from robustloss.sweeps.results import default_db_path, precision_mix, resolve_source
 from robustloss.sweeps.spec import (
-    EXECUTORS,
-    SlurmSettings,
     SweepSpec,
     list_specs,
     load_spec,
@@ -49,7 +54,7 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--db", type=Path, metavar="PATH",
                    help="results database (default: runs/<spec name>/results.db; keep it on "
                    "a local disk, not NFS)")
-    _add_cluster_flags(g, executor_help="local: a Dask cluster on this machine (default); "
+    add_cluster_flags(g, executor_help="local: a Dask cluster on this machine (default); "
                        "dask: an existing cluster at --address; slurm: one sbatch job per worker")
     g.add_argument("--threads", type=int, metavar="N",
                    help="torch threads per trial, local and dask (default: 1)")
@@ -61,60 +66,7 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-failed", action="store_true",
                    help="do not retry trials that failed in an earlier run")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_slurm_flags(p)
-
-
-def _add_cluster_flags(g: argparse._ArgumentGroup, *, executor_help: str) -> None:
-    """``--executor``, ``--address`` and ``--workers``: where Dask tasks run (``sweep``'s
-    trials, ``detect``'s cv folds)."""
-    g.add_argument("--executor", choices=EXECUTORS, help=executor_help)
-    g.add_argument("--address", metavar="tcp://HOST:PORT", help="scheduler of --executor dask")
-    g.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: cores / --threads)")
-
-
-def _add_slurm_flags(p: argparse.ArgumentParser) -> None:
-    """The "SLURM (--executor slurm)" group: one flag per :func:`_slurm_flag_fields` field."""
-    g = p.add_argument_group("SLURM (--executor slurm)")
-    for f in _slurm_flag_fields():
-        _add_slurm_flag(g, f)
-
-
-def _slurm_flags_given(args: argparse.Namespace) -> dict[str, Any]:
-    """The SLURM flags that were given, as :class:`SlurmSettings` field values."""
-    given = {}
-    for f in _slurm_flag_fields():
-        value = getattr(args, f.name, None)
-        if value is not None:
-            given[f.name] = tuple(value) if isinstance(value, list) else value
-    return given
-
-
-def _check_counts(args: argparse.Namespace, names: tuple[str, ...]) -> None:
-    """Each of the count flags ``names`` that was given is >= 1."""
-    for name in names:
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1, but got {value}")
-
-
-def _slurm_flag_fields() -> list[dataclasses.Field]:
-    """The :class:`SlurmSettings` fields that are ``robustloss sweep`` flags."""
-    return [f for f in dataclasses.fields(SlurmSettings) if f.metadata.get("flag")]
-
-
-def _add_slurm_flag(g: argparse._ArgumentGroup, f: dataclasses.Field) -> None:
-    """One flag from a SlurmSettings field: its metadata, type and default (``None``
-    means not given: the spec's setting stays)."""
-    flag, help_text = f.metadata["flag"], f.metadata["help"].format(default=f.default)
-    if f.type == "bool":
-        g.add_argument(flag, dest=f.name, action="store_true", default=None, help=help_text)
-    elif str(f.type).startswith("tuple["):
-        g.add_argument(flag, dest=f.name, action="append", metavar=f.metadata["metavar"],
-                       help=help_text)
-    else:
-        g.add_argument(flag, dest=f.name, type=int if f.type == "int" else None,
-                       metavar=f.metadata["metavar"], help=help_text)
+    add_slurm_flags(p)
 
 
 def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
@@ -122,7 +74,7 @@ def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
     def given(pairs: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in pairs.items() if v is not None}
 
-    slurm = dataclasses.replace(spec.settings.slurm, **_slurm_flags_given(args))
+    slurm = dataclasses.replace(spec.settings.slurm, **slurm_flags_given(args))
     settings = dataclasses.replace(spec.settings, slurm=slurm, **given({
         "executor": args.executor,
         "address": args.address,
@@ -131,7 +83,7 @@ def _with_flags(spec: SweepSpec, args: argparse.Namespace) -> SweepSpec:
         "shared_warmup": args.shared_warmup,
         "warmup_dir": args.warmup_dir,
     }))
-    _check_counts(args, ("workers", "threads", "cores", "max_jobs"))
+    check_counts(args, ("workers", "threads", "cores", "max_jobs"))
     if settings.executor == "dask" and not settings.address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a scheduler")
     return dataclasses.replace(spec, settings=settings)
@@ -193,23 +145,24 @@ def results_command(args: argparse.Namespace) -> int:
     if mix is not None:
         print(mix, file=sys.stderr)
     if args.trials:
-        chosen = [t for t in trials if args.status is None or t["status"] == args.status]
+        chosen = [t for t in trials if args.status is None or t.status == args.status]
         rows = []
         for t in chosen:
-            c, s = t["config"], t["summary"] or {}
+            c, s = t.config, t.summary  # s: None unless done
             setting = Setting(config=c, row=())
-            rows.append([t["hash"][:10], t["status"], str(c.get("dataset") or c.get("data")),
-                         f"{c['noise']:g}", setting.label, str(c["seed"]), _num(s.get("f1")),
-                         _num(s.get("precision")), _num(s.get("recall")),
-                         _num(s.get("flagged"), "d"), _num(s.get("correct"), "d"),
-                         _num(s.get("corrupted"), "d"), _num(t.get("seconds"), ".0f")])
+            rows.append([t.hash[:10], t.status, str(c.get("dataset") or c.get("data")),
+                         f"{c['noise']:g}", setting.label, str(c["seed"]),
+                         _num(getattr(s, "f1", None)), _num(getattr(s, "precision", None)),
+                         _num(getattr(s, "recall", None)), _num(getattr(s, "flagged", None), "d"),
+                         _num(getattr(s, "correct", None), "d"),
+                         _num(getattr(s, "corrupted", None), "d"), _num(t.seconds, ".0f")])
         print(text_table(["hash", "status", "data", "noise", "setting", "seed", "F1", "P", "R",
                       "flagged", "correct", "corrupted", "s"], rows))
         for t in chosen:
-            if t["status"] == "failed" and args.status == "failed":
-                print(f"\n--- {t['hash']} ({t['worker']}):\n{(t['error'] or '').rstrip()}")
+            if t.status == "failed" and args.status == "failed":
+                print(f"\n--- {t.hash} ({t.worker}):\n{(t.error or '').rstrip()}")
     else:
-        settings = group_settings([t for t in trials if t["status"] == "done"])
+        settings = group_settings([t for t in trials if t.done])
         rows = [[row_label(s.row), s.label, str(len(s.summaries)),
                  format_f1(s.mean("f1"), s.std("f1")), _num(s.mean("precision")),
                  _num(s.mean("recall")), _num(s.mean("flagged"), ".1f"),

@@ -1,7 +1,6 @@
-"""Predicted probabilities from heads on embeddings: ``--features`` runs and ``embed-cv``.
+"""Predicted probabilities from heads on embeddings (``--features`` runs), or given ones.
 
-N examples, D dimensions, K classes. Two uses of the head trainer
-(:mod:`robustloss.train.head_training`), both returning a
+N examples, D dimensions, K classes. Each returns a
 :class:`~robustloss.run.records.ProbabilityResult`:
 
 :func:`head_probabilities` (``detect --features``)
@@ -11,13 +10,12 @@ N examples, D dimensions, K classes. Two uses of the head trainer
     out-of-fold probabilities. The folds are independent :class:`FoldTask` records run by
     ``fold_map`` (in this process by default; ``detect --executor`` passes one that sends
     them to Dask workers, which read the feature file themselves: a shared filesystem;
-    :mod:`robustloss.probs.folds`).
-:func:`embed_cv_probabilities` (``--protocol embed-cv``)
-    A cheaper out-of-sample protocol for images: ONE CNN trained in-sample with the run's
-    (robust) loss, its penultimate-layer embeddings of every image
-    (:func:`robustloss.models.heads.penultimate`), then K heads out-of-fold on those embeddings.
-    The CNN has seen every example, but the heads that give the probabilities have not:
-    the question is whether that is out-of-sample enough (README, "Your data at scale").
+    :mod:`robustloss.probs.folds`). Trained by :mod:`robustloss.train.head_training`.
+:func:`given_probabilities` (``detect --pred-probs``)
+    The user's own probabilities: nothing trained.
+
+:func:`embeddings` gives a trained CNN's penultimate-layer embeddings of images (the kNN
+detector's input, :mod:`robustloss.run.detectors`).
 """
 
 from __future__ import annotations
@@ -32,28 +30,18 @@ from sklearn.model_selection import StratifiedKFold
 from robustloss.data.user.features import FeatureMatrix
 from robustloss.models.heads import penultimate
 from robustloss.probs.folds import FoldMap, dask_fold_map, map_in_process
-from robustloss.probs.protocols import (
-    FOLD_STREAM,
-    PROTOCOL_NOTES,
-    SPLIT_STREAM,
-    chosen_epoch,
-    derive_seed,
-    train_in_sample,
-)
+from robustloss.probs.records import ProbabilityResult
 from robustloss.provenance import environment_info
-from robustloss.run.records import ProbabilityResult
-from robustloss.train import TrainConfig
+from robustloss.seeds import FOLD_STREAM, SPLIT_STREAM, derive_seed
 from robustloss.train.head_training import HeadConfig, predict_head, train_head
 from robustloss.train.inputs import as_tensor
 
 __all__ = [
-    "EMBED_HEAD",
     "FEATURE_PROTOCOLS",
     "FoldMap",
     "FoldOutcome",
     "FoldTask",
     "dask_fold_map",
-    "embed_cv_probabilities",
     "embeddings",
     "given_probabilities",
     "head_probabilities",
@@ -62,11 +50,6 @@ __all__ = [
 
 #: Protocols a head on features can use (paper-cv's carried model has no meaning here).
 FEATURE_PROTOCOLS: tuple[str, ...] = ("in-sample", "cv")
-
-#: embed-cv's head training: 20 epochs of 512 at Adam 1e-3. The embeddings are small
-#: (N x 128 for the paper's CNN), so 20 passes cost seconds; fewer left the heads short of
-#: the CNN's own accuracy in trials on MNIST subsets.
-EMBED_HEAD: dict[str, Any] = {"epochs": 20, "batch_size": 512, "lr": 1e-3}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +192,7 @@ def given_probabilities(pred_probs: np.ndarray) -> ProbabilityResult:
     )
 
 
-# ----- embed-cv ----------------------------------------------------------------------------
+# ----- a CNN's embeddings ------------------------------------------------------------------
 
 
 def embeddings(model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
@@ -230,73 +213,3 @@ def embeddings(model: torch.nn.Module, images: np.ndarray, *, batch_size: int = 
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
-
-
-def embed_head_config(train_config: TrainConfig, head: str | None) -> HeadConfig:
-    """embed-cv's heads: the CNN's loss and seed, :data:`EMBED_HEAD`'s schedule."""
-    return HeadConfig(
-        head=head or "linear",
-        loss=train_config.loss,
-        loss_params=dict(train_config.loss_params),
-        delay=min(train_config.delay, EMBED_HEAD["epochs"]),
-        seed=train_config.seed,
-        threads=train_config.threads,
-        **EMBED_HEAD,
-    )
-
-
-def embed_cv_probabilities(
-    images: np.ndarray,
-    labels: np.ndarray,
-    train_config: TrainConfig,
-    *,
-    head: str | None = None,
-    folds: int = 5,
-    seed: int = 0,
-    num_classes: int | None = None,
-    true_labels: np.ndarray | None = None,
-    test: tuple[np.ndarray, np.ndarray] | None = None,
-    quiet: bool = False,
-) -> ProbabilityResult:
-    """One CNN in-sample, then K heads out-of-fold on its penultimate embeddings.
-
-    Arguments as :func:`robustloss.probs.protocols.predicted_probabilities`;
-    ``head``: "linear" (default) or "mlp". The result's models, seeds and histories are the
-    CNN's first, then the K heads'; ``test_acc_per_model`` and ``chosen_epochs`` are the
-    CNN's (the heads train a fixed :data:`EMBED_HEAD` schedule). The CNN runs over
-    the N images once after training, for the embeddings (its own in-sample probabilities
-    are never used); they are kept in ``embeddings`` for the detect phase (knn).
-    """
-    cnn, test_accs = train_in_sample(
-        images, labels, train_config, num_classes=num_classes, true_labels=true_labels,
-        test=test, quiet=quiet,
-    )  # fmt: skip
-    labels = np.asarray(labels, dtype=np.int64)
-    k = int(labels.max()) + 1 if num_classes is None else int(num_classes)
-    embedded = embeddings(cnn.model, images)  # (N, E) float32
-    heads = head_probabilities(
-        FeatureMatrix.from_array(embedded),
-        labels,
-        embed_head_config(train_config, head),
-        protocol="cv",
-        folds=folds,
-        seed=seed,
-        num_classes=k,
-    )
-    return ProbabilityResult(
-        pred_probs=heads.pred_probs,
-        protocol="embed-cv",
-        note=PROTOCOL_NOTES["embed-cv"],
-        folds=folds,
-        fold_of=heads.fold_of,
-        histories=[[dict(row) for row in cnn.history], *heads.histories],
-        models=[cnn.model, *heads.models],
-        seeds=[train_config.seed, *heads.seeds],
-        split_seed=heads.split_seed,
-        test_acc_per_model=test_accs,
-        train_config=dict(cnn.config),
-        environment=dict(cnn.environment),
-        chosen_epochs=[chosen_epoch(cnn)],  # as in-sample records its one model's
-        margins=cnn.margins,  # the CNN's training margins (AUM), when recorded
-        embeddings=embedded,
-    )

@@ -17,9 +17,10 @@ training example, and records how each row was obtained:
     the model has already trained on the examples it is asked about, so the probabilities are
     partly in-sample. Kept to reproduce their numbers; not recommended.
 
-Seeds: the folds come from ``seed``; fold k's model (initial weights, batch order, dropout)
-from :func:`derive_seed` ``(train_config.seed, FOLD_STREAM, k)``; ``in-sample`` uses
-``train_config.seed`` itself, so it equals a plain :func:`robustloss.train.train` call.
+Seeds (stream ids: :mod:`robustloss.seeds`): the folds come from ``derive_seed(seed,
+SPLIT_STREAM)``; fold k's model (initial weights, batch order, dropout) from
+``derive_seed(train_config.seed, FOLD_STREAM, k)``; ``in-sample`` uses ``train_config.seed``
+itself, so it equals a plain :func:`robustloss.train.train` call.
 
 Where the folds run: ``cv``'s K folds are independent :class:`ImageFoldTask` records (a
 fold's rows and config), run by :func:`run_image_fold` through a ``fold_map``
@@ -33,65 +34,69 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from robustloss.probs.folds import FoldMap, map_in_process
-from robustloss.run.records import ProbabilityResult
+from robustloss.probs.records import ProbabilityResult
+from robustloss.seeds import FOLD_STREAM, SPLIT_STREAM, derive_seed
 from robustloss.train import TrainConfig, TrainResult, predict_proba, train
 from robustloss.train.checkpoint import checkpoint_path
 
 __all__ = [
-    "FOLD_STREAM",
+    "PROTOCOLS",
     "PROTOCOL_NOTES",
     "SERIAL_PROTOCOLS",
-    "SPLIT_STREAM",
     "ImageFoldOutcome",
     "ImageFoldTask",
     "ProbabilityResult",
+    "Protocol",
     "check_fold_map",
     "chosen_epoch",
-    "derive_seed",
     "predicted_probabilities",
     "run_image_fold",
-    "train_in_sample",
 ]
 
-#: Stream ids that keep derived seeds for different purposes apart.
-SPLIT_STREAM = 1
-FOLD_STREAM = 2
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """One way to get predicted probabilities: its one-line ``note`` and, when its models
+    cannot train apart (a ``fold_map`` is for ``cv`` alone), why (``serial``)."""
 
-PROTOCOL_NOTES: dict[str, str] = {
-    "in-sample": "one model trained on all examples and asked about those same examples",
-    "cv": "stratified K-fold, a fresh model per fold, out-of-fold probabilities "
-    "(what cleanlab recommends)",
-    "paper-cv": "reproduces the authors' protocol: KFold(shuffle=True) with ONE model carried "
-    "across folds (fresh Adam per fold), so folds 2..K are partly in-sample; not recommended",
-    "embed-cv": "one CNN trained in-sample, then K heads out-of-fold on its penultimate "
-    "embeddings (robustloss.probs.features)",
-}
-
-#: Protocols whose training cannot be split into independent folds (a ``fold_map`` is for
-#: ``cv`` alone), and why.
-SERIAL_PROTOCOLS: dict[str, str] = {
-    "in-sample": "trains one model on every example: there are no folds to distribute",
-    "paper-cv": "carries one model from fold to fold, so a fold cannot start before the "
-    "previous one ends",
-    "embed-cv": "trains one CNN on every example (its K heads on the embeddings are cheap)",
-}
+    note: str
+    serial: str | None = None
 
 
-def derive_seed(base: int, *keys: int) -> int:
-    """A 31-bit seed for purpose ``keys`` derived from ``base`` (numpy ``SeedSequence``).
+#: The one table of protocols: RunConfig's choices (``robustloss.run.validation``), the
+#: command line's ``--protocol``, the notes in every run folder and the executors' refusals
+#: all come from it.
+PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
+    "in-sample": Protocol(
+        "one model trained on all examples and asked about those same examples",
+        serial="trains one model on every example: there are no folds to distribute",
+    ),
+    "cv": Protocol(
+        "stratified K-fold, a fresh model per fold, out-of-fold probabilities "
+        "(what cleanlab recommends)"
+    ),
+    "paper-cv": Protocol(
+        "reproduces the authors' protocol: KFold(shuffle=True) with ONE model carried "
+        "across folds (fresh Adam per fold), so folds 2..K are partly in-sample; not "
+        "recommended",
+        serial="carries one model from fold to fold, so a fold cannot start before the "
+        "previous one ends",
+    ),
+})  # fmt: skip
 
-    Distinct ``keys`` give statistically independent streams; the same inputs always give
-    the same seed, on every machine.
-    """
-    state = np.random.SeedSequence([int(base), *map(int, keys)]).generate_state(1)
-    return int(state[0] & 0x7FFFFFFF)
+#: Each protocol's note, and the protocols that cannot train apart with why (from PROTOCOLS).
+PROTOCOL_NOTES: Mapping[str, str] = MappingProxyType({k: p.note for k, p in PROTOCOLS.items()})
+SERIAL_PROTOCOLS: Mapping[str, str] = MappingProxyType(
+    {k: p.serial for k, p in PROTOCOLS.items() if p.serial is not None}
+)
 
 
 def chosen_epoch(result: TrainResult) -> int:
@@ -159,7 +164,6 @@ def predicted_probabilities(
     quiet: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
     resume_dir: str | os.PathLike | None = None,
-    head: str | None = None,
     fold_map: FoldMap | None = None,
 ) -> ProbabilityResult:
     """Train per ``protocol`` and return the predicted probabilities of every example.
@@ -168,8 +172,7 @@ def predicted_probabilities(
         images: (N, H, W) or (N, H, W, C) training images, values 0..255.
         labels: (N,) int64 given (possibly corrupted) labels.
         train_config: training settings; its ``seed`` is the base of the model seeds.
-        protocol: "in-sample", "cv", "paper-cv" (see the module docstring) or "embed-cv"
-            (:mod:`robustloss.probs.features`).
+        protocol: "in-sample", "cv" or "paper-cv" (see the module docstring).
         folds: number of folds for "cv" / "paper-cv" (>= 2).
         seed: seed of the fold assignment.
         num_classes: K (default: ``labels.max() + 1``); every model gets K outputs even when
@@ -185,8 +188,6 @@ def predicted_probabilities(
             ``train_config.delay`` epochs (shared warm-ups; bitwise equal to training alone,
             per ``robustloss.train``'s ``resume_from``). Not for ``paper-cv``, whose folds
             depend on each other. Ignored when ``delay == 0``.
-        head: "embed-cv" only: the heads on the CNN's embeddings, "linear" (default) or
-            "mlp" (:func:`robustloss.probs.features.embed_cv_probabilities`).
         fold_map: "cv" only: runs :func:`run_image_fold` over the K fold tasks with the
             images and labels as ``shared`` (:mod:`robustloss.probs.folds`; None: in
             this process). Each fold's ``checkpoint_dir`` / ``resume_dir`` is read and
@@ -201,14 +202,6 @@ def predicted_probabilities(
     """
     labels = np.asarray(labels)
     _validate(protocol, labels, folds=folds, resume_dir=resume_dir, fold_map=fold_map)
-    if protocol == "embed-cv":
-        # Imported here: feature_protocols builds on this module (its in-sample CNN).
-        from robustloss.probs.features import embed_cv_probabilities
-
-        return embed_cv_probabilities(
-            images, labels, train_config, head=head, folds=folds, seed=seed,
-            num_classes=num_classes, true_labels=true_labels, test=test, quiet=quiet,
-        )  # fmt: skip
     job = _Job.of(
         images, labels, num_classes=num_classes, true_labels=true_labels, test=test,
         quiet=quiet, checkpoint_dir=checkpoint_dir, resume_dir=resume_dir,
@@ -242,7 +235,7 @@ def _validate(
             f"Expected `protocol` to be one of {list(PROTOCOL_NOTES)}, but got {protocol!r}"
         )
     check_fold_map(protocol, fold_map)
-    if resume_dir is not None and protocol in ("paper-cv", "embed-cv"):
+    if resume_dir is not None and protocol == "paper-cv":
         raise ValueError(
             f"resume_dir (a shared warm-up) does not apply to protocol {protocol!r}: its "
             "folds do not each train a CNN from the warm-up's start"
@@ -287,28 +280,6 @@ def _fit(
         quiet=job.quiet,
         **extra,
     )
-
-
-def train_in_sample(
-    images: np.ndarray,
-    labels: np.ndarray,
-    train_config: TrainConfig,
-    *,
-    num_classes: int | None = None,
-    true_labels: np.ndarray | None = None,
-    test: tuple[np.ndarray, np.ndarray] | None = None,
-    quiet: bool = False,
-) -> tuple[TrainResult, list[float] | None]:
-    """The ``in-sample`` protocol's training alone: its one model, not asked about the N
-    examples (embed-cv's CNN, whose probabilities come from heads on its embeddings).
-
-    Arguments as :func:`predicted_probabilities`. Returns the
-    :class:`~robustloss.train.TrainResult` and ``[test accuracy]`` (None without ``test``).
-    """
-    job = _Job.of(
-        images, labels, num_classes=num_classes, true_labels=true_labels, test=test, quiet=quiet
-    )
-    return _train_one(job, train_config)
 
 
 def _train_one(job: _Job, train_config: TrainConfig) -> tuple[TrainResult, list[float] | None]:

@@ -18,11 +18,9 @@ N training examples, K classes. A run's detectors (``RunConfig.detector`` and it
     run's AUMs costs one extra training instead of two.) The fake class exists only inside
     that training: its labels and model are dropped, the detectors see the K given classes.
 ``features``
-    the penultimate-layer embeddings of the first trained CNN (in-sample and embed-cv: the
-    model that trained on all N; cv: fold 0's model, which trained on (K - 1) / K of them:
-    one model, so that all the points live in one space; embed-cv's were taken by the
-    protocol and are reused, ``ProbabilityResult.embeddings``), or a ``--features`` run's
-    own features.
+    the penultimate-layer embeddings of the first trained CNN (in-sample: the model that
+    trained on all N; cv: fold 0's model, which trained on (K - 1) / K of them: one model,
+    so that all the points live in one space), or a ``--features`` run's own features.
 
 Each detector's seconds (itself plus what it needed) are recorded: the cost on top of
 training. Recording the margins during training costs a little per epoch (measured by
@@ -49,23 +47,18 @@ from robustloss.detect import (
 )
 from robustloss.detect.aum import aum_threshold, threshold_sample_labels
 from robustloss.probs.features import embeddings
-from robustloss.probs.protocols import derive_seed
+from robustloss.probs.records import ProbabilityResult
 from robustloss.run.config import RunConfig
-from robustloss.run.records import ProbabilityResult
+from robustloss.seeds import AUM_STREAM, derive_seed
 from robustloss.train import TrainConfig, train
 
 __all__ = [
-    "AUM_STREAM",
     "DetectPhase",
     "ThresholdRun",
     "aum_threshold_run",
     "detect_phase",
     "needs_margins",
 ]
-
-#: Seed stream of the threshold run (its threshold samples and its model).
-AUM_STREAM = 3
-
 
 def needs_margins(cfg: RunConfig) -> bool:
     """True when a detector of ``cfg`` needs the training margins (AUM)."""
@@ -106,7 +99,8 @@ def aum_threshold_run(
         labels: (N,) the given labels in ``[0, K)``.
         train_config: the run's training settings (margins recorded here whatever it says).
         num_classes: K.
-        seed: the run's seed; the threshold samples and the model's seed derive from it.
+        seed: the run's seed; the threshold samples and the model's seed derive from it
+            (stream :data:`robustloss.seeds.AUM_STREAM`).
         train_fn: :func:`robustloss.train.train` (a test may pass a spy).
     """
     rng = np.random.default_rng(derive_seed(seed, AUM_STREAM))
@@ -156,8 +150,6 @@ class DetectPhase:
 def _features(images, source_features, rows, probs: ProbabilityResult):
     if source_features is not None:  # a --features run: the user's own embeddings
         return np.asarray(source_features.take(rows), dtype=np.float64)
-    if probs.embeddings is not None:  # embed-cv took them already: no second CNN pass
-        return probs.embeddings.astype(np.float64)
     return embeddings(probs.models[0], images).astype(np.float64)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from robustloss.data import load_dataset
+from robustloss.seeds import OVERFIT_SUBSET_STREAM
 from robustloss.train import TrainConfig, train
 
 # The experiment is cross entropy on clean labels: these are not free to override.
@@ -111,7 +112,7 @@ def find_overfit_point(
     config = TrainConfig(epochs=epochs, seed=seed, loss="ce", delay=0, **overrides)
     images, labels = load_dataset(dataset, "train", root=root, download=download)
     test_images, test_labels = load_dataset(dataset, "test", root=root, download=download)
-    rng = np.random.default_rng([seed, 3])
+    rng = np.random.default_rng([seed, OVERFIT_SUBSET_STREAM])
     idx = _subset(images.shape[0], subset, rng)
     if idx is not None:
         images, labels = images[idx], labels[idx]

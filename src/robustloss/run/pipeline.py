@@ -11,7 +11,13 @@ the user's embeddings, :mod:`robustloss.probs.features`) and ``detect
 --pred-probs`` (the user's own probabilities: no training); they differ from it only in
 where the training set and its probabilities come from.
 The two differ only in what they pass the shared phases: ``run`` a corruption step, whose
-:class:`~robustloss.run.records.Corruption` is the truth the scores need.
+:class:`~robustloss.run.records.Corruption` is the truth the scores need. ``detect``'s
+settings default as the command line's (:mod:`robustloss.run.defaults`).
+
+A run's phases, in order (:func:`_execute`): load and subset (:mod:`robustloss.run.phases`,
+:mod:`robustloss.run.trainset`), corrupt (``run`` only), choose the settings (the search,
+:func:`_select`, here), the probabilities, detect, tabulate, summarize and write
+(:mod:`robustloss.run.outputs`).
 
 Both write a run folder (:mod:`robustloss.run.rundir` describes its files; it is
 staged in a hidden folder and renamed into place when complete) and return a
@@ -28,76 +34,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from robustloss import __version__
-from robustloss.detect import (
-    estimate_errors_per_class,
-    score_detections,
-)
-from robustloss.noise import corrupt_labels
-from robustloss.probs.features import given_probabilities, head_probabilities
 from robustloss.probs.folds import FoldMap
-from robustloss.probs.protocols import (
-    check_fold_map,
-    derive_seed,
-    predicted_probabilities,
-)
-from robustloss.run import rundir
-from robustloss.run.config import (
-    PRESETS,
-    PROTOCOLS,
-    RunConfig,
-    config_hash,
-)
-from robustloss.run.detectors import DetectPhase, detect_phase, needs_margins
-from robustloss.run.records import Corruption, ProbabilityResult, RunSummary
-from robustloss.run.rundir import DETECTION_COLUMNS, GALLERY_SIZE, read_detections
-from robustloss.run.trainset import (
-    SUBSET_STREAM,
-    SourceData,
-    TrainingSet,
-    load_source,
-    training_set,
-)
-from robustloss.search.autoselect import (
-    AUTO,
-    TABLE_COLUMNS,
-    Selection,
-    TooSmallError,
-    fixed_run_cost,
-    plan_search,
-    resolve_criterion,
-    select_settings,
-)
-from robustloss.train import TrainConfig
-from robustloss.train.head_training import HeadConfig
+from robustloss.probs.protocols import check_fold_map
+from robustloss.run import outputs, phases, rundir
+from robustloss.run.config import PRESETS, PROTOCOLS, RunConfig, config_hash
+from robustloss.run.phases import CorruptStep, head_config_for, log, train_config_for
+from robustloss.run.reader import read_detections
+from robustloss.run.records import RunSummary
+from robustloss.run.rundir import DETECTION_COLUMNS, GALLERY_SIZE
+from robustloss.run.trainset import TrainingSet, load_source, training_set
+from robustloss.search.criteria import AUTO, resolve_criterion
+from robustloss.search.plan import TooSmallError, fixed_run_cost, plan_search
+from robustloss.search.results import TABLE_COLUMNS, Selection
+from robustloss.search.search import select_settings
 
 __all__ = [
-    "DETECTION_COLUMNS",
+    "DETECTION_COLUMNS",  # re-exported from robustloss.run.rundir, as is the next
     "GALLERY_SIZE",
-    "PRESETS",
+    "PRESETS",  # re-exported from robustloss.run.config, as are the next three
     "PROTOCOLS",
     "RunConfig",
-    "RunSummary",
+    "RunSummary",  # re-exported from robustloss.run.records
     "config_hash",
     "detect_features",
     "detect_own_data",
     "detect_pred_probs",
-    "head_config_for",
+    "head_config_for",  # re-exported from robustloss.run.phases, as is train_config_for
     "plan_lines",
-    "read_detections",
+    "read_detections",  # re-exported from robustloss.run.reader
     "run_experiment",
     "train_config_for",
 ]
-
-# Detection settings not exposed as flags, recorded in config.json.
-_DETECT_FIXED = {"frac_noise": 1.0, "min_examples_per_class": 1, "n_jobs": 1}
-
-
-def _log(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(f"[robustloss] {message}", file=sys.stderr, flush=True)
 
 
 # ----- public entry points -----------------------------------------------------------------
@@ -148,7 +115,7 @@ def run_experiment(
         cfg,
         out_dir,
         command="run",
-        corrupt=_corrupt,
+        corrupt=phases.corrupt,
         quiet=quiet,
         overwrite=overwrite,
         finalize=finalize,
@@ -170,9 +137,11 @@ def detect_own_data(
     """Find probably-wrong labels in the user's own data (no corruption, no ground truth).
 
     ``path`` is an image folder (one sub-folder per class) or an ``.npz``; ``config`` gives
-    the training and detection settings (its dataset/data/noise fields are replaced by
-    ``data=path``, ``noise=0``). The run folder holds detections.csv ranked by suspicion (with
-    file paths and class names for a folder), suspect_images.npz, and a summary with
+    the training and detection settings over ``detect``'s defaults, the command line's
+    (:meth:`RunConfig.for_detect`: ``loss="auto"``, protocol cv; its data source is replaced
+    by ``data=path``, its noise by none). The run folder holds detections.csv ranked by
+    suspicion (with file paths and class names for a folder), suspect_images.npz, and a
+    summary with
     ``flagged``, ``estimated_errors_per_class`` (cleanlab's calibrated confident joint; an
     estimate of how many labels of each given class are wrong), ``top_suspects`` and the
     training history; ``finalize`` as in :func:`run_experiment`. ``fold_map`` runs the
@@ -180,9 +149,7 @@ def detect_own_data(
     Dask workers, :mod:`robustloss.probs.folds`); a ``loss="auto"`` search before them
     trains in this process. Other protocols with a ``fold_map`` are a ValueError.
     """
-    base = _config_dict(config)
-    base.update({"dataset": None, "data": str(path), "noise": 0.0, "noise_seed": None})
-    cfg = RunConfig.from_dict(base)
+    cfg = RunConfig.for_detect(config, data=str(path))
     check_fold_map(cfg.protocol, fold_map)  # before loading and searching
     return _execute(
         cfg,
@@ -194,24 +161,6 @@ def detect_own_data(
         finalize=finalize,
         fold_map=fold_map,
     )
-
-
-def _config_dict(config: RunConfig | dict[str, Any] | None) -> dict[str, Any]:
-    """A fresh dict of the settings ``config`` gives (None: none, the defaults)."""
-    if config is None:
-        return {}
-    if isinstance(config, RunConfig):
-        return config.to_dict()
-    return dict(config)
-
-
-def _source_config(config: RunConfig | dict[str, Any] | None, **source: Any) -> RunConfig:
-    """``config`` with its data source replaced by ``source`` and no corruption."""
-    base = _config_dict(config)
-    for key in ("dataset", "data", "features", "labels", "labels_column", "pred_probs"):
-        base[key] = None
-    base.update({"noise": 0.0, "noise_seed": None, **source})
-    return RunConfig.from_dict(base)
 
 
 def detect_features(
@@ -231,11 +180,13 @@ def detect_features(
     ``features`` is an (N, D) ``.npy`` (read in blocks, never whole) or an ``.npz``;
     ``labels`` an ``.npy`` or a text/CSV file of class names (``labels_column`` names its
     column) (formats: :mod:`robustloss.data.user.features`). ``config`` gives the loss, head
-    (``head``: linear or mlp), training and protocol (in-sample or cv) settings.
+    (``head``: linear or mlp), training and protocol (in-sample or cv) settings over
+    ``detect --features``' defaults (:meth:`RunConfig.for_detect`: Blurry gamma 0.4,
+    protocol cv, batches of 1024 at 1e-2).
     ``fold_map`` runs the cv folds (``robustloss detect --executor`` passes one that sends
     them to Dask workers). The run folder is :func:`detect_own_data`'s, without images.
     """
-    cfg = _source_config(
+    cfg = RunConfig.for_detect(
         config,
         features=str(features),
         labels=None if labels is None else str(labels),
@@ -264,7 +215,7 @@ def detect_pred_probs(
     ``class_names``), ``labels`` as :func:`detect_features`'. No training: Confident
     Learning, the ranking, the estimated errors per class and the run folder.
     """
-    cfg = _source_config(
+    cfg = RunConfig.for_detect(
         config, pred_probs=str(pred_probs), labels=str(labels), labels_column=labels_column
     )
     return _execute(
@@ -281,12 +232,12 @@ def plan_lines(config: RunConfig | dict[str, Any], *, corrupt: bool) -> list[str
     cfg = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
     train_set = training_set(cfg, load_source(cfg))
     if corrupt:
-        train_set, _ = _corrupt(cfg, train_set, True)
+        train_set, _ = phases.corrupt(cfg, train_set, True)
     n, k = int(train_set.labels.shape[0]), train_set.num_classes
-    lines = [f"data: {_source_name(cfg)}, {n:,} examples, {k} classes"]
+    lines = [f"data: {phases.source_name(cfg)}, {n:,} examples, {k} classes"]
     if train_set.data.pred_probs is not None:
         return [*lines, "given probabilities: no training"]
-    models = 1 if cfg.protocol in ("in-sample", "embed-cv") else cfg.folds
+    models = 1 if cfg.protocol == "in-sample" else cfg.folds
     cost = fixed_run_cost(cfg.protocol, n, cfg.epochs, cfg.folds)
     what = "the chosen settings" if cfg.chooses_settings else f"loss {cfg.loss}"
     lines.append(
@@ -313,66 +264,6 @@ def plan_lines(config: RunConfig | dict[str, Any], *, corrupt: bool) -> list[str
     return lines
 
 
-def head_config_for(cfg: RunConfig) -> HeadConfig:
-    """The :class:`robustloss.train.head_training.HeadConfig` a ``--features`` run trains with."""
-    return HeadConfig(
-        head=cfg.head or "linear",
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        loss=cfg.loss,
-        loss_params=cfg.loss_params(),
-        delay=cfg.delay,
-        seed=cfg.seed,
-        # One thread unless --threads: a head's operations ((1024, D) x (D, K)) are too
-        # small to split, and a second thread only adds synchronisation (on a busy 2-core
-        # machine, several times the time per step).
-        threads=cfg.threads or 1,
-    )
-
-
-def train_config_for(cfg: RunConfig) -> TrainConfig:
-    """The :class:`robustloss.train.TrainConfig` a run config trains with."""
-    return TrainConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        optimizer="adam",
-        loss=cfg.loss,
-        loss_params=cfg.loss_params(),
-        delay=cfg.delay,
-        seed=cfg.seed,
-        scaling=cfg.scaling,
-        device=cfg.device,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        threads=cfg.threads,
-        model=cfg.model,
-        test_every=cfg.test_every,
-        early_stop=cfg.early_stop,
-        holdout=cfg.holdout,
-        patience=cfg.patience,
-        record_margins=needs_margins(cfg),
-    )
-
-
-# ----- the shared phases -------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Detection:
-    """What Confident Learning found on the training set."""
-
-    flagged: np.ndarray  # (M,) int64 indices, most suspect first
-    scores: np.ndarray  # (N,) rank scores, low = suspect
-    per_class: np.ndarray  # (K,) estimated wrong labels per given class
-    phase: DetectPhase  # every detector run, their costs
-
-
-#: A run's corruption step: the training set with corrupted labels, and the truth.
-CorruptStep = Callable[[RunConfig, TrainingSet, bool], tuple[TrainingSet, Corruption]]
-
-
 def _execute(
     cfg: RunConfig,
     out_dir: str | os.PathLike | None,
@@ -386,21 +277,23 @@ def _execute(
     resume_dir: str | os.PathLike | None = None,
     fold_map: FoldMap | None = None,
 ) -> RunSummary:
+    """One run's phases, in order; ``corrupt`` is ``run``'s own (None for ``detect``)."""
     start = time.perf_counter()
     chash = config_hash(cfg)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
         rundir.check_out_dir(out, command, chash, overwrite)  # fail before any training
-    data = _load(cfg, quiet)
-    train_set = training_set(cfg, data)
+    train_set = training_set(cfg, phases.load(cfg, quiet))
     truth = None
     if corrupt is not None:
         train_set, truth = corrupt(cfg, train_set, quiet)
     used, selection = _select(cfg, train_set, quiet)  # the given labels only, never the truth
-    probs = _probabilities(used, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map)
-    detection = _detect(used, train_set, probs, quiet)
-    table = _tabulate(train_set, probs, detection, truth)
-    summary = _summarize(cfg, chash, command, train_set, probs, detection, truth, table, out)
+    probs = phases.probabilities(
+        used, train_set, truth, quiet, checkpoint_dir, resume_dir, fold_map
+    )
+    detection = phases.detect(used, train_set, probs, quiet)
+    table = phases.tabulate(train_set, probs, detection, truth)
+    summary = outputs.summarize(cfg, chash, command, train_set, probs, detection, truth, table, out)
     if selection is not None:
         summary = dataclasses.replace(
             summary,
@@ -411,7 +304,7 @@ def _execute(
         if tmp is not None:
             # summary.json keeps the time to the start of writing; the return value to the end.
             summary = dataclasses.replace(summary, seconds=time.perf_counter() - start)
-            meta = _config_record(
+            meta = outputs.config_record(
                 cfg, chash, command, train_set, probs, truth, resume_dir, detection
             )
             if selection is not None:
@@ -419,53 +312,19 @@ def _execute(
                 meta["auto"] = selection.to_dict()
                 if selection.results:
                     rundir.write_auto_table(tmp, selection.table(), TABLE_COLUMNS)
-            _write(tmp, meta, summary, train_set, probs, detection, truth, table)
+            outputs.write_files(tmp, meta, summary, train_set, probs, detection, truth, table)
             if finalize is not None:
                 finalize(tmp)
     if out is not None:
-        _log(quiet, f"run folder: {out}")
+        log(quiet, f"run folder: {out}")
     return dataclasses.replace(summary, seconds=time.perf_counter() - start)
-
-
-def _load(cfg: RunConfig, quiet: bool) -> SourceData:
-    _log(quiet, f"loading {_source_name(cfg)}")
-    return load_source(cfg)
-
-
-def _source_name(cfg: RunConfig) -> str:
-    if cfg.features is not None or cfg.pred_probs is not None:
-        return f"{cfg.features or cfg.pred_probs} with labels {cfg.labels or '(in the .npz)'}"
-    return str(cfg.dataset or cfg.data)
-
-
-def _corrupt(cfg: RunConfig, train_set: TrainingSet, quiet: bool) -> tuple[TrainingSet, Corruption]:
-    """``run``'s own step: corrupt the labels (taken as clean) and keep the truth."""
-    true_labels = train_set.labels
-    rng = np.random.default_rng(cfg.resolved_noise_seed)
-    noisy, corrupted = corrupt_labels(
-        true_labels, cfg.noise, num_classes=train_set.num_classes, kind=cfg.noise_kind, rng=rng
-    )
-    corruption = Corruption(
-        seed=cfg.resolved_noise_seed,
-        kind=cfg.noise_kind,
-        rate=cfg.noise,
-        num_classes=train_set.num_classes,
-        true_labels=true_labels,
-        noisy_labels=np.asarray(noisy, dtype=np.int64),
-        corrupted=np.asarray(corrupted, dtype=bool),
-        source=train_set.data.source,
-        source_indices=None if cfg.subset is None else train_set.source_index,
-    )
-    n, count = true_labels.shape[0], int(corruption.corrupted.sum())
-    _log(quiet, f"corrupted {count} of {n} labels ({cfg.noise_kind}, rate {cfg.noise})")
-    return dataclasses.replace(train_set, labels=corruption.noisy_labels), corruption
 
 
 def _select(
     cfg: RunConfig, train_set: TrainingSet, quiet: bool
 ) -> tuple[RunConfig, Selection | None]:
     """``loss="auto"`` (or a parameter "auto"): the settings a search chooses from the
-    training images and their *given* labels alone (:mod:`robustloss.search.autoselect`).
+    training images and their *given* labels alone (:mod:`robustloss.search`).
 
     Nothing else reaches the search: not a run's corruption (the truth is not an argument
     here), not a built-in dataset's clean test split. Returns the config to train with
@@ -474,11 +333,11 @@ def _select(
     if not cfg.chooses_settings:
         return cfg, None
     loss = None if cfg.loss == AUTO else cfg.loss
-    _log(quiet, f"choosing {'the loss' if loss is None else loss + ' ' + str(cfg.auto_param())} "
+    log(quiet, f"choosing {'the loss' if loss is None else loss + ' ' + str(cfg.auto_param())} "
          f"without ground truth ({resolve_criterion(cfg.auto_criterion, cfg.protocol)} on a "
          f"held-out {cfg.holdout:g} of the "
          "given labels)")  # fmt: skip
-    base = train_config_for(cfg.with_chosen({"loss": "ce", "delay": 0}))
+    base = cfg.with_chosen({"loss": "ce", "delay": 0}).train_config()
     try:
         selection = select_settings(
             train_set.images,
@@ -502,241 +361,5 @@ def _select(
             criterion=resolve_criterion(cfg.auto_criterion, cfg.protocol),
         )  # fmt: skip
         print(f"[robustloss] warning: --loss auto: {selection.why}", file=sys.stderr)
-    _log(quiet, f"auto chose {selection.why}")
+    log(quiet, f"auto chose {selection.why}")
     return cfg.with_chosen(selection.settings()), selection
-
-
-def _probabilities(
-    cfg: RunConfig,
-    train_set: TrainingSet,
-    truth: Corruption | None,
-    quiet: bool,
-    checkpoint_dir: str | os.PathLike | None,
-    resume_dir: str | os.PathLike | None,
-    fold_map: FoldMap | None = None,
-) -> ProbabilityResult:
-    n = train_set.labels.shape[0]
-    data = train_set.data
-    if data.pred_probs is not None:
-        _log(quiet, f"given probabilities of {n} examples: no training")
-        return given_probabilities(data.pred_probs[train_set.source_index])
-    if data.features is not None:
-        head = cfg.head or "linear"
-        _log(quiet, f"training {head} heads: protocol {cfg.protocol}, loss {cfg.loss}, {n} "
-             f"examples x {data.features.dim} features")  # fmt: skip
-        return head_probabilities(
-            data.features,
-            train_set.labels,
-            head_config_for(cfg),
-            rows=train_set.source_index,
-            protocol=cfg.protocol,
-            folds=cfg.folds,
-            seed=cfg.seed,
-            num_classes=train_set.num_classes,
-            fold_map=fold_map,
-        )
-    _log(quiet, f"training: protocol {cfg.protocol}, loss {cfg.loss}, {n} examples")
-    return predicted_probabilities(
-        train_set.images,
-        train_set.labels,
-        train_config_for(cfg),
-        protocol=cfg.protocol,
-        folds=cfg.folds,
-        seed=cfg.seed,
-        num_classes=train_set.num_classes,
-        true_labels=None if truth is None else truth.true_labels,
-        test=train_set.data.test,
-        quiet=quiet,
-        checkpoint_dir=checkpoint_dir,
-        resume_dir=resume_dir,
-        head=cfg.head,
-        fold_map=fold_map,
-    )
-
-
-def _detect(
-    cfg: RunConfig, train_set: TrainingSet, probs: ProbabilityResult, quiet: bool
-) -> _Detection:
-    """The chosen detector (and the compared ones) on the given labels and model outputs
-    only: the truth of a ``run`` is not an argument (:mod:`robustloss.run.detectors`)."""
-    labels, pred_probs = train_set.labels, probs.pred_probs
-    if cfg.detectors_run() != ("cl",):
-        _log(quiet, f"detectors: {', '.join(cfg.detectors_run())}")
-    phase = detect_phase(
-        cfg,
-        labels,
-        probs,
-        images=train_set.images,
-        source_features=train_set.data.features,
-        rows=train_set.source_index,
-        quiet=quiet,
-        train_config=None if train_set.images is None else train_config_for(cfg),
-    )
-    return _Detection(
-        flagged=phase.main.flagged,
-        scores=phase.main.scores,
-        per_class=estimate_errors_per_class(labels, pred_probs),
-        phase=phase,
-    )
-
-
-def _tabulate(
-    train_set: TrainingSet,
-    probs: ProbabilityResult,
-    detection: _Detection,
-    truth: Corruption | None,
-) -> rundir.DetectionTable:
-    return rundir.detection_table(
-        train_set.labels,
-        probs.pred_probs,
-        detection.flagged,
-        detection.scores,
-        class_names=train_set.data.class_names,
-        source_index=train_set.source_index,
-        fold_of=probs.fold_of,
-        corrupted=None if truth is None else truth.corrupted,
-        true_labels=None if truth is None else truth.true_labels,
-        paths=train_set.data.paths,
-        ids=train_set.data.ids,
-    )
-
-
-def _score(detection: _Detection, truth: Corruption | None) -> dict[str, Any]:
-    """Precision, recall, F1, flagged, correct, corrupted with a truth; else flagged alone."""
-    if truth is None:
-        return {"flagged": int(detection.flagged.size)}
-    return score_detections(detection.flagged, truth.corrupted)
-
-
-def _summarize(
-    cfg: RunConfig,
-    chash: str,
-    command: str,
-    train_set: TrainingSet,
-    probs: ProbabilityResult,
-    detection: _Detection,
-    truth: Corruption | None,
-    table: rundir.DetectionTable,
-    out: Path | None,
-) -> RunSummary:
-    names = train_set.data.class_names
-    test_accs = probs.test_acc_per_model
-    return RunSummary(
-        command=command,
-        **_score(detection, truth),
-        test_acc=None if not test_accs else float(np.mean(test_accs)),
-        test_acc_per_model=test_accs,
-        n=int(train_set.labels.shape[0]),
-        num_classes=train_set.num_classes,
-        class_names=names,
-        estimated_errors=int(detection.per_class.sum()),
-        estimated_errors_per_class={
-            names[k] if k < len(names) else str(k): int(v)
-            for k, v in enumerate(detection.per_class)
-        },
-        protocol=probs.protocol,
-        protocol_note=probs.note,
-        config=cfg.resolved(),
-        config_hash=chash,
-        loss_params_effective=cfg.effective_loss_params(),
-        history=probs.history_rows(),
-        out_dir=None if out is None else str(out),
-        top_suspects=table.rows[: min(10, int(detection.flagged.size))],
-        **_runtime(probs),
-        **_detector_fields(cfg, detection, truth),
-    )
-
-
-def _detector_fields(
-    cfg: RunConfig, detection: _Detection, truth: Corruption | None
-) -> dict[str, Any]:
-    """The summary's detector, its cost, and the compared detectors' scores."""
-    phase = detection.phase
-    return {
-        "detector": cfg.detector,
-        "detector_seconds": phase.seconds[cfg.detector],
-        "detectors": None
-        if cfg.compare_detectors is None
-        else phase.comparison(None if truth is None else truth.corrupted),
-        "detector_costs": phase.costs or None,
-    }
-
-
-def _runtime(probs: ProbabilityResult) -> dict[str, Any]:
-    """What the run's precision resolved to here, and the epochs its models predicted with."""
-    tc = probs.train_config
-    return {
-        "precision_used": tc.get("precision"),
-        "memory_format": tc.get("memory_format"),
-        "cpu_capability": tc.get("cpu_capability"),
-        "native_bf16": tc.get("native_bf16"),
-        "chosen_epochs": [int(e) for e in probs.chosen_epochs] or None,
-    }
-
-
-def _config_record(
-    cfg: RunConfig,
-    chash: str,
-    command: str,
-    train_set: TrainingSet,
-    probs: ProbabilityResult,
-    truth: Corruption | None,
-    resume_dir: str | os.PathLike | None,
-    detection: _Detection,
-) -> dict[str, Any]:
-    """config.json: how this run was made (settings, seeds, versions, command line)."""
-    return {
-        "command": command,
-        "config": cfg.resolved(),
-        "config_hash": chash,
-        "protocol_note": probs.note,
-        "loss_params_effective": cfg.effective_loss_params(),
-        "train_config": probs.train_config,
-        "detect": {
-            "detector": cfg.detector,
-            "compare_detectors": list(cfg.detectors_run()),
-            "method": cfg.method,
-            "rank_by": cfg.rank_by,
-            **_DETECT_FIXED,
-            "aum_threshold": None
-            if detection.phase.threshold is None
-            else detection.phase.threshold.threshold,
-        },
-        "seeds": {
-            "seed": cfg.seed,
-            "noise_seed": None if truth is None else truth.seed,
-            "subset_seed": None if cfg.subset is None else derive_seed(cfg.seed, SUBSET_STREAM),
-            "split_seed": probs.split_seed,
-            "model_seeds": probs.seeds,
-        },
-        "source": train_set.data.source,
-        "resumed_from_warmup": None if resume_dir is None else str(resume_dir),
-        "environment": probs.environment,
-        "robustloss": __version__,
-        "argv": sys.argv,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def _write(
-    folder: Path,
-    meta: dict[str, Any],
-    summary: RunSummary,
-    train_set: TrainingSet,
-    probs: ProbabilityResult,
-    detection: _Detection,
-    truth: Corruption | None,
-    table: rundir.DetectionTable,
-) -> None:
-    """Every file of the run folder but the report (see :mod:`robustloss.run.rundir`)."""
-    rundir.write_json(folder / "config.json", meta)
-    rundir.write_history(folder, summary.history)
-    if truth is not None:
-        rundir.write_json(folder / "corruption.json", truth.to_dict())
-    np.save(folder / "pred_probs.npy", probs.pred_probs)
-    rundir.write_detections(folder, table)
-    if train_set.images is not None:  # features and given probabilities have none
-        rundir.write_suspect_images(
-            folder, train_set.images, detection.flagged, None if truth is None else truth.corrupted
-        )
-    rundir.write_json(folder / "summary.json", summary.to_dict())

@@ -17,13 +17,10 @@ from sklearn.model_selection import train_test_split
 
 from robustloss.data import dataset_class_names, load_dataset, load_path
 from robustloss.data.user.features import FeatureMatrix, load_features, load_pred_probs
-from robustloss.probs.protocols import derive_seed
 from robustloss.run.config import RunConfig
+from robustloss.seeds import SUBSET_STREAM, derive_seed
 
-__all__ = ["SUBSET_STREAM", "SourceData", "TrainingSet", "load_source", "training_set"]
-
-#: Stream id of the subset's seed (see :func:`robustloss.probs.protocols.derive_seed`).
-SUBSET_STREAM = 3
+__all__ = ["SourceData", "TrainingSet", "load_source", "training_set"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,12 +1,21 @@
-"""The training configuration: one validated dataclass, recorded with every run."""
+"""The training configuration: one validated dataclass, recorded with every run.
+
+:class:`TrainSettings` holds the settings that a run passes to its trainings as they are
+(:class:`robustloss.run.config.RunConfig` inherits them: its flags and config.json keys are
+these fields' names); :class:`TrainConfig` adds what a run derives (the loss and its
+parameters as one dict, the optimizer, whether margins are recorded).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from robustloss.losses import LOSS_NAMES, make_loss
 from robustloss.models.images import MODEL_NAMES, SCALINGS
 from robustloss.provenance import available_cpus
 from robustloss.train.precision import PRECISIONS, PrecisionChoice, resolve_precision
@@ -25,26 +34,29 @@ RECORD_KEYS: tuple[str, ...] = (
     "chosen_epoch",
 )
 
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run's numbers, and nothing else.
 
-    ``resolved()`` replaces the machine-dependent choices (``device="auto"``,
-    ``threads=None``, ``precision="auto"``, ``channels_last=None``, ``precision="amp"`` on
-    a CPU) by what was actually used; that resolved form is what results and checkpoints
-    record.
+def _quoted(key: str) -> str:
+    return f"`{key}`"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """The settings of a training that a run sets as they are, validated.
+
+    Every :class:`TrainConfig` field but the loss (a run names it with flat hyperparameter
+    fields, or "auto"), the optimizer (Adam) and ``record_margins`` (a run derives it from
+    its detectors). Subclasses call :meth:`check_train_settings` from ``__post_init__``.
     """
 
     # The paper trains 10 epochs: its precursor run saw test loss turn up around epoch 10.
     epochs: int = 10
     batch_size: int = 64  # the authors' code
     # Adam's default. The authors' public code used 1e-4, but with it their protocol does
-    # not reach the paper's Table 1, and 1e-3 does (DESIGN.md, "What the authors' code did").
+    # not reach the paper's Table 1, and 1e-3 does (DESIGN.md, "What the authors' code did";
+    # robustloss.run.defaults.PRESETS["paper"] has theirs).
     lr: float = 1e-3
-    optimizer: str = "adam"
-    loss: str = "ce"  # a name in robustloss.losses.LOSS_NAMES
-    loss_params: dict[str, Any] = field(default_factory=dict)  # e.g. {"gamma": 0.4}
     # d: epochs with 0-based index < d train with cross entropy, then `loss` (d = 0: none).
     delay: int = 0
     seed: int = 0
@@ -77,60 +89,66 @@ class TrainConfig:
     patience: int = 2
     threads: int | None = None  # torch intra-op threads; None: every CPU this process may use
     model: str = "paper-cnn"  # a name in robustloss.models.images.MODEL_NAMES
+
+    def check_train_settings(self, where: Callable[[str], str] = _quoted) -> None:
+        """Every field; ``where(key)`` names a bad one in the error (a run adds its flag).
+        Makes ``lr`` and ``holdout`` floats, so that 1 and 1.0 are the same settings."""
+        check_int("epochs", self.epochs, 1, where)
+        check_int("batch_size", self.batch_size, 1, where)
+        check_float("lr", self.lr, "a finite float > 0", lambda v: v > 0.0, where)
+        check_int("delay", self.delay, 0, where)
+        check_int("seed", self.seed, 0, where)
+        if self.seed >= 2**63:
+            raise ValueError(f"Expected {where('seed')} to be < 2**63, but got {self.seed}")
+        check_choice("scaling", self.scaling, SCALINGS, where)
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ValueError(
+                f"Expected {where('device')} to be auto, cpu, cuda, cuda:N or mps, "
+                f"but got {self.device!r}"
+            )
+        check_choice("precision", self.precision, PRECISIONS, where)
+        check_bool("channels_last", self.channels_last, where, optional=True)
+        check_int("test_every", self.test_every, 0, where)
+        check_bool("early_stop", self.early_stop, where)
+        check_float("holdout", self.holdout, "a fraction in (0, 1)", lambda v: 0.0 < v < 1.0, where)
+        check_int("patience", self.patience, 1, where)
+        if self.threads is not None:
+            check_int("threads", self.threads, 1, where)
+        check_choice("model", self.model, MODEL_NAMES, where)
+        for key in ("lr", "holdout"):
+            object.__setattr__(self, key, float(getattr(self, key)))
+
+    def train_settings(self) -> dict[str, Any]:
+        """The :class:`TrainSettings` fields and their values (a run's, for its TrainConfig)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(TrainSettings)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(TrainSettings):
+    """Everything that decides a training run's numbers, and nothing else.
+
+    ``resolved()`` replaces the machine-dependent choices (``device="auto"``,
+    ``threads=None``, ``precision="auto"``, ``channels_last=None``, ``precision="amp"`` on
+    a CPU) by what was actually used; that resolved form is what results and checkpoints
+    record.
+    """
+
+    optimizer: str = "adam"
+    loss: str = "ce"  # a name in robustloss.losses.LOSS_NAMES
+    loss_params: dict[str, Any] = field(default_factory=dict)  # e.g. {"gamma": 0.4}
     # Sum every training pass's per-example logit margin (the AUM detector's input,
     # robustloss.train.margins) from the logits the loop computes anyway; False: nothing
     # recorded, the run is bitwise the same as before the option existed.
     record_margins: bool = False
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, low=1)
-        _check_int("batch_size", self.batch_size, low=1)
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, (int, float))
-            or not math.isfinite(self.lr)
-            or self.lr <= 0
-        ):
-            raise ValueError(f"Expected `lr` to be a finite float > 0, but got {self.lr!r}")
-        self.lr = float(self.lr)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_int("delay", self.delay, low=0)
-        _check_int("seed", self.seed, low=0)
-        if self.seed >= 2**63:
-            raise ValueError(f"Expected `seed` to be an int in [0, 2**63), but got {self.seed}")
-        _check_choice("scaling", self.scaling, SCALINGS)
-        _check_device(self.device)
-        _check_choice("precision", self.precision, PRECISIONS)
-        if self.channels_last is not None and not isinstance(self.channels_last, bool):
-            raise ValueError(
-                f"Expected `channels_last` to be a bool or None, but got {self.channels_last!r}"
-            )
-        _check_int("test_every", self.test_every, low=0)
-        if not isinstance(self.early_stop, bool):
-            raise ValueError(f"Expected `early_stop` to be a bool, but got {self.early_stop!r}")
-        if (
-            isinstance(self.holdout, bool)
-            or not isinstance(self.holdout, (int, float))
-            or not 0.0 < self.holdout < 1.0
-        ):
-            raise ValueError(
-                f"Expected `holdout` to be a float in (0, 1), but got {self.holdout!r}"
-            )
-        self.holdout = float(self.holdout)
-        _check_int("patience", self.patience, low=1)
-        if self.threads is not None:
-            _check_int("threads", self.threads, low=1)
-        _check_choice("model", self.model, MODEL_NAMES)
-        if not isinstance(self.record_margins, bool):
-            raise ValueError(
-                f"Expected `record_margins` to be a bool, but got {self.record_margins!r}"
-            )
+        self.check_train_settings()
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_bool("record_margins", self.record_margins)
         self._check_loss()
 
     def _check_loss(self) -> None:
-        from robustloss.losses import LOSS_NAMES, make_loss
-
-        _check_choice("loss", self.loss, LOSS_NAMES)
+        check_choice("loss", self.loss, LOSS_NAMES)
         if not isinstance(self.loss_params, dict):
             raise ValueError(
                 f"Expected `loss_params` to be a dict, but got {type(self.loss_params).__name__}"
@@ -140,7 +158,7 @@ class TrainConfig:
                 "Expected `loss_params` without 'reduction': training averages each batch, "
                 f"but got reduction={self.loss_params['reduction']!r}"
             )
-        self.loss_params = dict(self.loss_params)
+        object.__setattr__(self, "loss_params", dict(self.loss_params))
         try:
             make_loss(self.loss, **self.loss_params)
         except (TypeError, ValueError) as exc:
@@ -209,22 +227,54 @@ class TrainConfig:
         return resolved, choice
 
 
-def _check_int(name: str, value: Any, *, low: int) -> None:
+# ----- checks that name the key: shared with robustloss.run.config ------------------------
+
+
+def check_int(
+    key: str,
+    value: Any,
+    low: int,
+    where: Callable[[str], str] = _quoted,
+    *,
+    optional: bool = False,
+) -> None:
+    """An int >= ``low`` (not a bool); None too when ``optional``."""
+    if value is None and optional:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"Expected `{name}` to be an int >= {low}, but got {value!r}")
+        raise ValueError(f"Expected {where(key)} to be an integer >= {low}, but got {value!r}")
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def check_choice(
+    key: str, value: Any, choices: tuple[str, ...], where: Callable[[str], str] = _quoted
+) -> None:
+    """One of ``choices``."""
     if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {choices}, but got {value!r}")
-
-
-def _check_device(device: Any) -> None:
-    ok = isinstance(device, str) and (
-        device in ("auto", "cpu", "cuda", "mps")
-        or (device.startswith("cuda:") and device[5:].isdigit())
-    )
-    if not ok:
         raise ValueError(
-            f"Expected `device` to be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', but got {device!r}"
+            f"Expected {where(key)} to be one of {', '.join(choices)}, but got {value!r}"
         )
+
+
+def check_float(
+    key: str,
+    value: Any,
+    expected: str,
+    ok: Callable[[float], bool],
+    where: Callable[[str], str] = _quoted,
+) -> None:
+    """A finite int or float (not a bool) for which ``ok`` holds; ``expected`` says what."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Expected {where(key)} to be {expected}, but got {value!r}")
+    if not ok(float(value)):
+        raise ValueError(f"Expected {where(key)} to be {expected}, but got {value!r}")
+
+
+def check_bool(
+    key: str, value: Any, where: Callable[[str], str] = _quoted, *, optional: bool = False
+) -> None:
+    """True or False; None (unset) too when ``optional``."""
+    if value is None and optional:
+        return
+    if not isinstance(value, bool):
+        unset = ", false or unset" if optional else " or false"
+        raise ValueError(f"Expected {where(key)} to be true{unset}, but got {value!r}")

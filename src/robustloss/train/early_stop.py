@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["HOLDOUT_STREAM", "EarlyStopping", "holdout_split"]
+from robustloss.seeds import HOLDOUT_STREAM  # the held-out split's stream id
 
-#: SeedSequence stream of the held-out split (the batch order is stream 1, see ``rng``).
-HOLDOUT_STREAM = 4
+__all__ = ["EarlyStopping", "holdout_split"]
 
 
 def holdout_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:

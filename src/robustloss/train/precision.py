@@ -13,7 +13,7 @@ Requested settings (``TrainConfig.precision``):
     fp32 too (its NCHW path reorders every tensor to a blocked layout and back, and
     PyTorch's NCHW max-pool is scalar): a training step measured 1.24x faster in fp32 on a
     2-core AVX512 CPU and 1.11x with PyTorch and oneDNN held to AVX2 kernels
-    (``benchmarks/train_throughput.py``, README "No wasted passes"). It changes the float
+    (``benchmarks/train_throughput.py``, docs/benchmarks/speed.md). It changes the float
     rounding of the convolutions, not their function: results are deterministic per
     machine but not bitwise those of the contiguous layout. On an Apple GPU (``mps``): fp32.
 ``"fp32"``

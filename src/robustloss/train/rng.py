@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-PERMUTATION_STREAM = 1  # SeedSequence stream of the permutation generator
+from robustloss.seeds import PERMUTATION_STREAM  # the batch order's stream id
 
 
 def permutation_seed(seed: int) -> int:
-    """The 63-bit seed of the batch-order generator: numpy ``SeedSequence([seed, 1])``."""
+    """The 63-bit seed of the batch-order generator: numpy ``SeedSequence([seed,
+    PERMUTATION_STREAM])`` (:mod:`robustloss.seeds`)."""
     words = np.random.SeedSequence([int(seed), PERMUTATION_STREAM]).generate_state(2)
     return int((int(words[0]) << 31) ^ int(words[1]))  # < 2**63
 
