@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_OUT ?= runs/quickstart
 
-.PHONY: setup browser offline-data run test lint bench clean
+.PHONY: setup browser offline-data run test lint docs bench clean
 
 # The virtual environment, and (as root, with apt) the headless Chromium of the browser tests.
 setup: $(STAMP) browser
@@ -38,21 +38,28 @@ run: $(STAMP) offline-data
 	$(VENV)/bin/robustloss run --dataset mnist --noise 0.2 --loss blurry --gamma 0.4 \
 		--out $(RUN_OUT) --overwrite
 
-# Lint, then the whole test suite (slow end-to-end tests included). pytest's exit status 5
-# means no test was collected: for this project that is a broken suite, so it fails with a
-# message rather than passing silently.
-test: $(STAMP) offline-data
-	$(VENV)/bin/ruff check src tests benchmarks
+# Lint (ruff and the layer contracts of .importlinter), build the documentation site strictly
+# (a broken link or a missing reference fails), then the whole test suite (slow end-to-end
+# tests included). pytest's exit status 5 means no test was collected: for this project that
+# is a broken suite, so it fails with a message rather than passing silently.
+test: $(STAMP) offline-data lint docs
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): the suite is missing or filtered away" >&2; fi; \
 	exit $$rc
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+
+# The documentation site (MkDocs + Material + mkdocstrings) into site/, strictly (a broken
+# link, anchor or reference fails). The two variables silence the theme's and a plugin's
+# banners about MkDocs' future, printed on every build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_losses.py
 	$(PY) benchmarks/train_throughput.py --samples 4096 --rounds 3
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

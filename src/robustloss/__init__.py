@@ -1,19 +1,29 @@
 """robustloss: loss functions robust to label errors, and finding the wrong labels.
 
-Layers, data flowing one way (lower layers never import higher ones)::
+Layers, top to bottom; a package imports only those below it (``.importlinter`` checks it,
+ARCHITECTURE.md explains it)::
 
-    data -> noise -> train (losses, models) -> detect -> experiments -> report
-                                                                    cli on top
+    cli
+    estimator | review | report
+    sweeps
+    run
+    search | probs
+    train
+    data
+    detect | noise
+    models
+    losses | seeds
+    _io | provenance | _version
 """
 
-__version__ = "0.1.0"
+from robustloss._version import __version__
 
 __all__ = ["RobustClassifier", "__version__"]
 
 
 def __getattr__(name: str):
-    # Lazy: ``import robustloss`` stays light; the estimator pulls in torch and scikit-learn.
     if name == "RobustClassifier":
+        # Lazy: ``import robustloss`` stays light; the estimator pulls in torch and sklearn.
         from robustloss.estimator import RobustClassifier
 
         return RobustClassifier
