@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures every number the README reports, one job at a time (two trainings at once on
-# 2 cores thrash). Results land in runs/readme/; the README quotes them with these commands.
+# Measures the numbers the documentation's benchmark pages report, one job at a time (two trainings at once on
+# 2 cores thrash). Results land in runs/readme/; docs/benchmarks/ quote them with these commands.
 # Full run on a 2-core CPU: about an hour and a half. Usage: benchmarks/readme_numbers.sh [STEP...]
 set -uo pipefail
 cd "$(dirname "$0")/.."

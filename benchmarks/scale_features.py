@@ -12,7 +12,8 @@ is about 95% accurate on clean labels (s = 0.35 at D = 256, K = 10; ``--spread``
 example its class mean plus N(0, I_D) noise; then a fraction rho of the labels (exactly
 round(rho N), uniformly chosen) is moved to a uniformly chosen *other* class.
 
-Usage (the README's numbers; the first generates 512 MB of embeddings under --dir)::
+Usage (the numbers of docs/benchmarks/scale.md; the first generates 512 MB of embeddings
+under --dir)::
 
     python benchmarks/scale_features.py --n 1000000 --dim 256 --classes 10
     python benchmarks/scale_features.py --n 1000000 --dim 256 --classes 100

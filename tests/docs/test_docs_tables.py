@@ -1,6 +1,7 @@
-"""The README's and docs' markdown tables are well formed: a header, then a separator of as
-many columns, then rows of as many columns. The evidence lives in these tables; a table
-broken by an edit renders as loose text, and nothing else would notice."""
+"""The README's and docs' markdown tables (docs/ and every folder below it) are well formed:
+a header, then a separator of as many columns, then rows of as many columns. The evidence
+lives in these tables; a table broken by an edit renders as loose text, and nothing else
+would notice."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 _SEPARATOR = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+$")
 
 
@@ -60,7 +61,7 @@ def problems(text: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_every_table_is_well_formed(path):
     assert problems(path.read_text(encoding="utf-8")) == []
 
