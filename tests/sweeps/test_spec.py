@@ -145,7 +145,7 @@ def test_bundled_specs_load_and_expand():
     names = list_specs()
     assert {"paper-table1", "paper-fig5", "paper-fig6", "quick"} <= set(names)
     counts = {name: len(load_spec(name).trials()) for name in names}
-    assert counts["paper-table1"] == 4 * 4 * 3  # 4 rows x {CE, FL, BL, PZ} x 3 seeds
+    assert counts["paper-table1"] == 4 * 5 * 3  # 4 rows x {CE, FL, BL, PZ, auto} x 3 seeds
     assert counts["paper-fig5"] == (2 + 10 + 7) * 3
     assert counts["paper-fig6"] == (2 + 9 + 9) * 3
     assert counts["peer-losses"] == 2 * 10 * 3  # 2 datasets x 10 loss settings x 3 seeds
@@ -203,6 +203,9 @@ def test_paper_table1_uses_the_papers_best_settings():
     assert best["mnist", 0.2, "pz"] == (None, 0.05, 4)
     assert best["mnist", 0.1, "pz"] == (None, 0.05, 6)
     assert best["fashion-mnist", 0.2, "focal"] == (2.0, None, 0)
+    # our best beside the paper's: the label-free search on every row and seed
+    auto = [t for t in trials if t.loss == "auto"]
+    assert len(auto) == 12 and {t.protocol for t in auto} == {"cv"}
     assert all(t.protocol == "cv" and t.epochs == 10 for t in trials)
 
 

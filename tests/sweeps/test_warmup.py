@@ -127,7 +127,7 @@ def test_warmup_source_preference_and_fallbacks():
 @pytest.mark.parametrize(
     ("name", "alone", "shared", "groups"),
     [
-        ("paper-table1", 2400, 2070, 12),  # each row's PZ trial starts from its CE trial
+        ("paper-table1", 3900, 3570, 12),  # each row's PZ trial starts from its CE trial
         ("paper-fig5", 2850, 1830, 3),
         ("paper-fig6", 3000, 1920, 3),
     ],
