@@ -1,8 +1,9 @@
 """The house rules that keep the package easy to live in, checked on the source itself:
 no robustloss import inside a function without a comment saying why, no module over
 MAX_MODULE_LINES lines without a one-line reason at its top, no function over
-MAX_FUNCTION_LINES lines, and a docstring in every package's ``__init__.py`` saying what the
-package is (the import contracts themselves are .importlinter's, run by ``make lint``)."""
+MAX_FUNCTION_LINES lines, no top-level name defined twice, and a docstring in every
+package's ``__init__.py`` saying what the package is (the import contracts themselves are
+.importlinter's, run by ``make lint``)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,20 @@ def test_no_function_is_long(path: Path):
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, f"{_rel(path)}: functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_rel)
+def test_no_module_defines_a_name_twice(path: Path):
+    """A second top-level def or class of one name silently replaces the first (an edit
+    applied twice): the first copy is dead code."""
+    tree = ast.parse(path.read_text())
+    names = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    assert not twice, f"{_rel(path)} defines {twice} more than once"
 
 
 @pytest.mark.parametrize(

@@ -297,64 +297,6 @@ def _final_test(
     return rec["test_loss"], rec["test_acc"]
 
 
-def _margins_of_all(
-    cfg: TrainConfig, acc: MarginAccumulator, held: Any, full_y: Tensor
-) -> MarginRecord:
-    """The accumulated margins, with N rows of the given images (early stopping's held-out
-    rows, never trained on, get count 0)."""
-    record = acc.record()
-    if held is None:
-        return record
-    train_idx, _ = holdout_split(full_y, cfg.holdout, cfg.seed)
-    return record.scattered(np.asarray(train_idx), int(full_y.shape[0]))
-
-
-def _hold_out(cfg: TrainConfig, data: TrainData) -> tuple[TrainData, tuple[Tensor, Tensor] | None]:
-    """Under early stopping: (the training part, (held-out images, their GIVEN labels)).
-
-    The held-out part is chosen from, and scored against, ``data.y`` (the labels trained
-    on): ``data.y_true`` is only cut down with the training part, for its report.
-    """
-    if not cfg.early_stop:
-        return data, None
-    train_idx, held_idx = holdout_split(data.y, cfg.holdout, cfg.seed)
-    part = dataclasses.replace(
-        data,
-        x=data.x[train_idx],
-        y=data.y[train_idx],
-        y_true=None if data.y_true is None else data.y_true[train_idx],
-    )
-    return part, (data.x[held_idx], data.y[held_idx])
-
-
-def _evaluate(ctx: EpochContext, x: Tensor, y: Tensor, label_high: int | None):
-    return evaluate(
-        ctx.model,
-        x,
-        y,
-        device=ctx.device,
-        autocast_dtype=ctx.autocast_dtype,
-        label_high=label_high,
-    )
-
-
-def _final_test(
-    ctx: EpochContext, data: TrainData, history: list[dict[str, Any]], chosen: int
-) -> tuple[float, float] | None:
-    """The returned model (epoch ``chosen``) on the test set, into that epoch's record.
-
-    Reuses the score when that epoch was evaluated already (``test_every``).
-    """
-    if data.x_test is None or not history:
-        return None
-    rec = next((r for r in history if r["epoch"] == chosen), history[-1])
-    if rec["test_loss"] is None:  # else: tested already (the restored weights are its own)
-        rec["test_loss"], rec["test_acc"] = _evaluate(
-            ctx, data.x_test, data.y_test, data.test_label_high
-        )
-    return rec["test_loss"], rec["test_acc"]
-
-
 def _train_epoch(
     cfg: TrainConfig, ctx: EpochContext, data: TrainData, epoch: int
 ) -> dict[str, Any]:
