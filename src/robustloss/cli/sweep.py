@@ -36,6 +36,7 @@ from robustloss.report.sweep.grouping import Setting, group_settings, row_label
 from robustloss.report.sweep.index import write_report
 from robustloss.report.sweep.table import format_f1
 from robustloss.sweeps.plan import SweepResult, text_table
+from robustloss.sweeps.progress import sweep_progress
 from robustloss.sweeps.results import default_db_path, precision_mix, resolve_source
 from robustloss.sweeps.spec import (
     SweepSpec,
@@ -171,6 +172,7 @@ def results_command(args: argparse.Namespace) -> int:
         print(text_table(["row", "setting", "seeds", "F1 (mean ± std)", "P", "R", "flagged",
                       "correct", "corrupted"], rows))
     print(f"\n{db}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print(sweep_progress(trials).line())
     return 0
 
 

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from robustloss.data import data_root, load_dataset
 from robustloss.run.config import RunConfig
 from robustloss.sweeps.plan import SweepResult, format_plan, plan_rows, text_table
+from robustloss.sweeps.progress import sweep_progress
 from robustloss.sweeps.results import TrialRecord, default_db_path, resolve_source
 from robustloss.sweeps.settings import SweepSettings
 from robustloss.sweeps.spec import SweepSpec, load_spec, trial_hash
@@ -312,6 +313,9 @@ class _Dispatch:
         if self.trial_fn is None:
             self._warn_shared_rng()
         store.mark_running([h for h, _ in todo], run_id=run_id)
+        if progress:
+            line = sweep_progress(store.trials(sweep=result.spec)).line()
+            print(f"{result.spec}: {line}", file=stream or sys.stderr)
         self._submit(todo, plan)
         bar = tqdm(total=len(todo), desc=result.spec, unit="trial", disable=not progress,
                    file=stream or sys.stderr, dynamic_ncols=True)
