@@ -4,7 +4,8 @@ StoredTrial, where results live), ``schema`` (the database's tables, version and
 ``store`` (the SQLite database) and ``sources`` (the trials of databases or specs, for
 reports), ``worker`` (what runs on a Dask worker),
 ``executors`` (Dask clients: local, an existing cluster, SLURM), ``plan`` (the dry-run
-listing) and ``sweep`` (the driver).
+listing), ``progress`` (done / total and the time left, from measured trials) and
+``sweep`` (the driver).
 
 May import: ``run`` and everything below it. Never ``review`` (independent, checked).
 """
