@@ -27,6 +27,7 @@ from robustloss._version import __version__
 from robustloss.report.sweep.figures import write_figures
 from robustloss.report.sweep.grouping import METRICS, group_settings, row_label
 from robustloss.report.sweep.loss_curves import plot_loss_curves
+from robustloss.report.sweep.orderings import ORDERINGS_NOTE, ordering_lines
 from robustloss.report.sweep.paired import PAIRED_NOTE
 from robustloss.report.sweep.table import (
     AUTO_NOTE,
@@ -249,6 +250,10 @@ def _table1_section(settings, page: _Page, paths: dict[str, Any]) -> list[str]:
         parts.append(f"<p>{html.escape(PAIRED_NOTE)}</p>")
     if any(r["loss"] == AUTO for r in rows):
         parts.append(f"<p>{html.escape(AUTO_NOTE)}</p>")
+    order = ordering_lines(rows)
+    if order:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in order)
+        parts.append(f"<p>{html.escape(ORDERINGS_NOTE)}</p><ul>{items}</ul>")
     if any(r["paper_f1"] is not None and not r["paper_comparable"] for r in rows):
         parts.append(f"<p>{html.escape(NOT_COMPARABLE)}</p>")
     return parts

@@ -10,7 +10,9 @@ never the baselines: it is an oracle over the grid, choosing with the known corr
 alone (:mod:`robustloss.search`), so its one "setting" is ``auto``.
 
 Each cell is paired against its row's cross-entropy cell over the seeds both ran (wins and
-a paired t-test: :mod:`robustloss.report.sweep.paired`).
+a paired t-test: :mod:`robustloss.report.sweep.paired`), its difference to the paper's value
+is beside the paper's, and a line per row says which of the paper's orderings against CE
+hold here (:mod:`robustloss.report.sweep.orderings`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from robustloss.report.sweep.grouping import (
     row_label,
     rows_of,
 )
+from robustloss.report.sweep.orderings import ORDERINGS_NOTE, ordering_lines
 from robustloss.report.sweep.paired import PAIRED_NOTE, Paired, paired_vs
 from robustloss.search.criteria import AUTO
 
@@ -92,7 +95,8 @@ def table1_rows(settings: Sequence[Setting]) -> list[dict[str, Any]]:
     ``best_in_row`` (this loss has the row's highest mean F1), ``paired_seeds``, ``wins``,
     ``f1_diff_mean`` and ``p_value`` (:func:`paired_vs` against the row's cross-entropy
     cell; None for that cell itself and in a row without one), ``paper_f1``,
-    ``paper_setting`` (None where the paper has no such cell), ``paper_comparable``
+    ``paper_diff`` (our mean F1 minus the paper's), ``paper_setting`` (None where the
+    paper has no such cell), ``paper_comparable``
     (:func:`paper_comparable`: False for a subset or another number of epochs, where the
     paper's value is for orientation only). An ``auto`` cell's ``setting`` is ``auto``.
     """
@@ -137,6 +141,7 @@ def table1_rows(settings: Sequence[Setting]) -> list[dict[str, Any]]:
                 "f1_diff_mean": None if paired is None else paired.mean_diff,
                 "p_value": None if paired is None else paired.p_value,
                 "paper_f1": paper_f1,
+                "paper_diff": None if paper_f1 is None else s.mean("f1") - paper_f1,
                 "paper_setting": paper_setting,
                 "paper_comparable": paper_comparable(s.config),
             })
@@ -185,6 +190,8 @@ def table1_grid(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[st
             if loss == AUTO:
                 continue
             paper = "—" if r["paper_f1"] is None else f"{r['paper_f1']:.4f}"
+            if r.get("paper_diff") is not None and not math.isnan(r["paper_diff"]):
+                paper += f" (ours {r['paper_diff']:+.4f})"
             if r["paper_setting"]:
                 paper += f" [{r['paper_setting']}]"
             if r["paper_f1"] is not None and not r["paper_comparable"]:
@@ -227,6 +234,9 @@ def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
         lines += ["", PAIRED_NOTE]
     if any(r["loss"] == AUTO for r in rows):
         lines += ["", AUTO_NOTE]
+    order = ordering_lines(rows)
+    if order:
+        lines += ["", ORDERINGS_NOTE, ""] + [f"- {line}" for line in order]
     if any(r["paper_f1"] is not None and not r["paper_comparable"] for r in rows):
         lines.append("")
         lines.append(NOT_COMPARABLE)
@@ -237,7 +247,7 @@ def table1_markdown(rows: Sequence[dict[str, Any]]) -> str:
 TABLE1_COLUMNS: tuple[str, ...] = (
     "row", "dataset", "noise", "loss", "loss_label", "setting", "seeds", "f1_mean", "f1_std",
     "precision_mean", "recall_mean", "settings_tried", "best_in_row", "paired_seeds", "wins",
-    "f1_diff_mean", "p_value", "paper_f1", "paper_setting", "paper_comparable",
+    "f1_diff_mean", "p_value", "paper_f1", "paper_diff", "paper_setting", "paper_comparable",
 )
 
 
