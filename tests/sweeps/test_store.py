@@ -80,7 +80,7 @@ def test_record_writes_summary_and_history_and_replaces_not_duplicates(tmp_path)
         failed = store.trials(status="failed")[0]
         assert failed.error.endswith("ValueError: boom") and failed.summary is None
         assert failed.error_line == "ValueError: boom"
-        assert store.runs()[0]["submitted"] == 2
+        assert store.runs()[0].submitted == 2
     assert _count(db, "history") == 2
     assert _count(db, "trials") == 2
 
@@ -331,7 +331,12 @@ def test_the_committed_version_1_database_opens_upgraded(tmp_path):
     with ResultStore(db, readonly=True) as store:
         read = store.trials()
         counts = store.counts()
+        sweeps, runs = store.sweeps(), store.runs()
     assert db.read_bytes() == V1_DB.read_bytes()  # the file as it was
+    # the sweeps and the driver runs are typed records too
+    assert [type(s).__name__ for s in sweeps] == ["SweepEntry"] * len(sweeps) and sweeps
+    assert all(s.name and s.created > 0 for s in sweeps)
+    assert runs and all(type(r).__name__ == "DriverRun" and r.submitted >= 0 for r in runs)
     assert counts == {"pending": 1, "running": 0, "done": 6, "failed": 1}
     by_loss = {}
     for t in read:

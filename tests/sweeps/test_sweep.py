@@ -95,7 +95,7 @@ def test_sweep_records_every_trial_then_skips_them(tmp_path, client):
     again = run_sweep(spec, db_path=db, client=client, trial_fn=fake_trial, progress=False)
     assert (again.skipped, again.done, again.remaining) == (N_GRID, 0, 0)
     with ResultStore(db, readonly=True) as store:
-        assert store.runs()[-1]["submitted"] == 0
+        assert store.runs()[-1].submitted == 0
     assert _rows(db, "trials") == N_GRID
 
 

@@ -37,7 +37,9 @@ from robustloss.run.records import RunSummary
 from robustloss.sweeps.spec import load_spec
 
 __all__ = [
+    "DriverRun",
     "StoredTrial",
+    "SweepEntry",
     "TrialRecord",
     "default_db_path",
     "precision_mix",
@@ -45,6 +47,51 @@ __all__ = [
     "trial_table",
     "write_trials_csv",
 ]
+
+
+def _from_row(cls, row: Mapping[str, Any]):
+    """A record of the columns ``cls`` has, from a database row (a column an older version
+    lacks takes the field's default)."""
+    names = set(row.keys())
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepEntry:
+    """A sweep as the results database lists it: its name, description, the spec's source
+    path and text, and when it was first and last written."""
+
+    name: str
+    description: str = ""
+    source: str = ""
+    spec: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> SweepEntry:
+        return _from_row(cls, row)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriverRun:
+    """One ``robustloss sweep`` invocation on a database: where it ran (``host``, ``pid``,
+    ``executor``), when, and how many trials it submitted and saw finish or fail."""
+
+    id: int
+    sweep: str
+    host: str
+    pid: int
+    executor: str = ""
+    started: float = 0.0
+    finished: float | None = None
+    submitted: int = 0
+    done: int = 0
+    failed: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DriverRun:
+        return _from_row(cls, row)
 
 
 def default_db_path(spec_name: str) -> Path:

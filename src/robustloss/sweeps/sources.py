@@ -59,7 +59,7 @@ def load_trials(
             info.append(TrialSource(
                 db=str(path),
                 sweep=sweep,
-                sweeps=[s["name"] for s in store.sweeps()],
+                sweeps=[s.name for s in store.sweeps()],
                 counts=store.counts(sweep=sweep),
                 failures=[(t.hash, (t.error or "").strip().splitlines()[-1:])
                           for t in rows if t.status == "failed"],

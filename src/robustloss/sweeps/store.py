@@ -32,7 +32,14 @@ from typing import Any
 
 from robustloss.run.config import RunConfig
 from robustloss.run.records import RunSummary
-from robustloss.sweeps.results import StoredTrial, TrialRecord, trial_table, write_trials_csv
+from robustloss.sweeps.results import (
+    DriverRun,
+    StoredTrial,
+    SweepEntry,
+    TrialRecord,
+    trial_table,
+    write_trials_csv,
+)
 from robustloss.sweeps.schema import (
     READABLE_VERSIONS,
     SCHEMA_SQL,
@@ -335,9 +342,10 @@ class ResultStore:
 
     # -- reads ------------------------------------------------------------------------
 
-    def sweeps(self) -> list[dict[str, Any]]:
+    def sweeps(self) -> list[SweepEntry]:
+        """The sweeps this database holds, oldest first."""
         rows = self._conn.execute("SELECT * FROM sweeps ORDER BY created").fetchall()
-        return [dict(r) for r in rows]
+        return [SweepEntry.from_row(r) for r in rows]
 
     def trials(
         self, *, sweep: str | None = None, status: str | Sequence[str] | None = None
@@ -416,8 +424,10 @@ class ResultStore:
         ).fetchall()
         return [{**json.loads(r["record"]), "fold": r["fold"], "epoch": r["epoch"]} for r in rows]
 
-    def runs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._conn.execute("SELECT * FROM runs ORDER BY id").fetchall()]
+    def runs(self) -> list[DriverRun]:
+        """Every ``robustloss sweep`` invocation on this database, in order."""
+        rows = self._conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return [DriverRun.from_row(r) for r in rows]
 
     def export_csv(self, path: str | os.PathLike[str], *, sweep: str | None = None) -> Path:
         """One CSV row per trial (:func:`write_trials_csv`)."""
