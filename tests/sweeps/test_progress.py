@@ -48,6 +48,19 @@ def test_a_search_is_timed_by_the_fixed_trials_and_counted_at_its_budget():
     assert p.seconds_per_epoch == pytest.approx(12.0)
 
 
+def test_a_trial_whose_config_no_longer_validates_is_counted_not_timed():
+    retired = {**_config(seed=9), "protocol": "embed-cv"}  # retired: RunConfig refuses it
+    trials = [stored_trial(_config(seed=0), seconds=500.0),
+              stored_trial(retired, seconds=99.0),
+              stored_trial(_config(seed=1), status="pending")]  # fmt: skip
+    p = sweep_progress(trials)
+    assert (p.total, p.done, p.unplanned) == (3, 2, 1)
+    assert (p.epochs_done, p.epochs_left, p.seconds_done) == (50, 50, 500.0)
+    assert p.line().startswith(
+        "2/3 trials done (1 whose config no longer validates, not timed); about 8 min"
+    )
+
+
 def test_before_any_trial_is_done_and_after_all_are():
     pending = [stored_trial(_config(seed=s), status="pending") for s in range(3)]
     p = sweep_progress(pending)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from robustloss.run.config import RunConfig
 from robustloss.sweeps.results import StoredTrial
 from robustloss.sweeps.warmup import trial_epochs
 
@@ -29,6 +30,8 @@ class Progress:
         epochs_done, epochs_left: fold-epochs of the timed done trials (the fixed-setting
             ones where there are any) and of the trials not done.
         seconds_done: those timed trials' wall seconds, summed (None where none recorded).
+        unplanned: trials whose stored config no longer validates (e.g. a retired
+            protocol): counted in ``total`` and ``done``, left out of the fold-epochs.
     """
 
     total: int
@@ -37,6 +40,7 @@ class Progress:
     epochs_done: int
     epochs_left: int
     seconds_done: float | None
+    unplanned: int = 0
 
     @property
     def seconds_per_epoch(self) -> float | None:
@@ -59,6 +63,8 @@ class Progress:
         head = f"{self.done}/{self.total} trials done"
         if self.failed:
             head += f" ({self.failed} failed)"
+        if self.unplanned:
+            head += f" ({self.unplanned} whose config no longer validates, not timed)"
         if self.epochs_left == 0:
             return head + ", nothing left to run"
         left = self.seconds_left
@@ -75,21 +81,32 @@ class Progress:
 def sweep_progress(trials: Sequence[StoredTrial]) -> Progress:
     """The :class:`Progress` of ``trials`` (a sweep's, as :meth:`ResultStore.trials` lists
     them)."""
-    done = [t for t in trials if t.done]
-    rest = [t for t in trials if not t.done]
-    timed = [t for t in done if t.seconds is not None]
+    configs = {t.hash: _config_or_none(t) for t in trials}
+    planned = [t for t in trials if configs[t.hash] is not None]
+    rest = [t for t in planned if not t.done]
+    timed = [t for t in planned if t.done and t.seconds is not None]
     # A search's fold-epochs are its budget, not what it trained: time by the fixed trials
     # where there are any.
-    fixed = [t for t in timed if not t.run_config().chooses_settings]
+    fixed = [t for t in timed if not configs[t.hash].chooses_settings]
     timed = fixed or timed
     return Progress(
         total=len(trials),
-        done=len(done),
+        done=sum(t.done for t in trials),
         failed=sum(t.status == "failed" for t in trials),
-        epochs_done=sum(trial_epochs(t.run_config()) for t in timed),
-        epochs_left=sum(trial_epochs(t.run_config()) for t in rest),
+        epochs_done=sum(trial_epochs(configs[t.hash]) for t in timed),
+        epochs_left=sum(trial_epochs(configs[t.hash]) for t in rest),
         seconds_done=sum(t.seconds for t in timed) if timed else None,
+        unplanned=len(trials) - len(planned),
     )
+
+
+def _config_or_none(trial: StoredTrial) -> RunConfig | None:
+    """The trial's RunConfig, built once; None where its stored config no longer validates
+    (the progress line must not stop ``robustloss results`` from reading an old database)."""
+    try:
+        return trial.run_config()
+    except ValueError:
+        return None
 
 
 def _hours(seconds: float) -> str:
